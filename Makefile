@@ -1,0 +1,58 @@
+# The two commands of the README:
+#   make book   set up .venv, build the HTML book into _build/html
+#   make test   set up .venv, run every test (unit tests on all three Keras
+#               backends, nbval over every notebook in quick mode, the book build
+#               with warnings as errors)
+# Only Python 3.11 and access to the package registry are needed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+# The real MNIST files beside the clone (as in CI); override to use another folder.
+COMPANION_MNIST_DIR ?= $(abspath ../shared/data/mnist)
+PYTEST_ENV := COMPANION_MNIST_DIR=$(COMPANION_MNIST_DIR) MPLBACKEND=Agg
+
+.PHONY: book test lock clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), \
+	  f"Python 3.11 is needed, {sys.executable} is {sys.version.split()[0]}; run make PYTHON=/path/to/python3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet pip==26.3
+
+$(VENV)/.book-installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install --quiet -c constraints.txt -e ".[book]"
+	@touch $@
+
+$(VENV)/.test-installed: $(VENV)/.book-installed
+	$(PIP) install --quiet -c constraints.txt -e ".[book,backends,test]"
+	@touch $@
+
+book: $(VENV)/.book-installed
+	$(BIN)/jupyter-book build . --builder html
+	@echo
+	@echo "The book is built. Open file://$(CURDIR)/_build/html/index.html"
+
+# The jax and torch runs take the tests marked `backend`; the last run (TensorFlow,
+# the default backend) takes every unit test, every notebook and the book build.
+test: $(VENV)/.test-installed
+	$(PYTEST_ENV) KERAS_BACKEND=jax $(BIN)/pytest -m backend -q tests
+	$(PYTEST_ENV) KERAS_BACKEND=torch $(BIN)/pytest -m backend -q tests
+	$(PYTEST_ENV) KERAS_BACKEND=tensorflow COMPANION_QUICK=1 $(BIN)/pytest -q tests chapters \
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# Re-pin every transitive dependency after a change to pyproject.toml.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet pip==26.3
+	.venv-lock/bin/python -m pip install --quiet ".[book,backends,test]"
+	{ echo "# Every package the book, the tests and the three backends install, pinned."; \
+	  echo "# Regenerate with \`make lock\` after changing pyproject.toml."; \
+	  .venv-lock/bin/python -m pip freeze --exclude companion | sed 's/+cpu$$//'; } > constraints.txt
+	rm -rf .venv-lock
+
+clean:
+	rm -rf _build .venv .pytest_cache

@@ -1,0 +1,40 @@
+"""Run-wide settings read from the environment, chiefly the quick-mode switch.
+
+Every notebook runs in one of two modes:
+
+* full mode (the default): the runs whose outputs the published book shows;
+* quick mode (`COMPANION_QUICK=1`): fewer steps and smaller samples, so that CI can
+  execute every notebook in minutes. Numbers printed in quick mode are not the
+  book's results.
+
+Example:
+
+>>> from companion import config
+>>> num_samples = config.choose(full=10_000, quick=500)
+"""
+
+import os
+
+__all__ = ["QUICK_ENV", "choose", "quick_mode"]
+
+QUICK_ENV = "COMPANION_QUICK"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def quick_mode():
+    """Returns True when the environment variable `COMPANION_QUICK` asks for quick mode."""
+    value = os.environ.get(QUICK_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"Expected the environment variable {QUICK_ENV} to be one of "
+        f"{sorted(_TRUE | _FALSE - {''})} or unset. Received: {QUICK_ENV}={os.environ[QUICK_ENV]!r}"
+    )
+
+
+def choose(full, quick):
+    """Returns `quick` in quick mode, `full` otherwise."""
+    return quick if quick_mode() else full
