@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 # The real MNIST files beside the clone (as in CI); override to use another folder.
 COMPANION_MNIST_DIR ?= $(abspath ../shared/data/mnist)
-PYTEST_ENV := COMPANION_MNIST_DIR=$(COMPANION_MNIST_DIR) MPLBACKEND=Agg
+PYTEST_ENV := COMPANION_MNIST_DIR=$(COMPANION_MNIST_DIR)
 
 .PHONY: book test lock clean
 

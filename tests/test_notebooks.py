@@ -1,0 +1,67 @@
+"""Checks of the chapter notebooks as files: structure, stored outputs of a full run,
+and agreement with the table of contents. (nbval executes them; see the Makefile.)"""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+
+CHAPTERS = sorted((REPO_ROOT / "chapters").glob("*.ipynb"))
+
+
+def toc_files():
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc["parts"]:
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def cell_text(cell):
+    return "".join(cell["source"])
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "chapters/ holds no notebook"
+
+
+def test_toc_lists_every_chapter_and_only_existing_pages():
+    files = toc_files()
+    for entry in files:
+        matches = [p for p in REPO_ROOT.glob(entry + ".*") if p.suffix in (".md", ".ipynb")]
+        assert matches, f"_toc.yml lists {entry!r}, which does not exist"
+    listed = {f for f in files if f.startswith("chapters/")}
+    assert listed == {f"chapters/{p.stem}" for p in CHAPTERS}
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_structure(path):
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "chapters are named NN_topic.ipynb"
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    markdown = "\n".join(cell_text(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert cell_text(nb["cells"][0]).startswith("# "), "the first cell holds the chapter title"
+    for heading in ("Learning objectives", "## Summary", "## Exercises"):
+        assert heading in markdown, f"{path.name} lacks {heading!r}"
+    exercises = re.findall(r"```\{exercise\}", markdown)
+    solutions = re.findall(r"```\{solution\}[^\n]*\n:class: dropdown", markdown)
+    assert exercises and len(solutions) == len(exercises), "every exercise has a hidden solution"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_outputs_come_from_a_full_run(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["execution_count"] is not None for c in code), "every code cell was executed"
+    counts = [c["execution_count"] for c in code]
+    assert counts == list(range(1, len(code) + 1)), "cells were executed once, top to bottom"
+    outputs = [o for c in code for o in c["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"], "a stored output is an error"
+    streams = "".join("".join(o["text"]) for o in outputs if o["output_type"] == "stream")
+    assert "quick mode: True" not in streams, "stored outputs must come from a full run"
+    checked = [c for c in code if "nbval-check-output" in c["metadata"].get("tags", [])]
+    assert checked, "tag the deterministic cells nbval-check-output so that CI compares them"
+    assert all(c["outputs"] for c in checked)
