@@ -77,6 +77,7 @@ class VAE(keras.Model):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.neg_elbo_tracker = keras.metrics.Mean(name="neg_elbo")
+        self.built = True  # encoder and decoder are functional models, built already
 
     # ------------------------------------------------------------------ networks
 

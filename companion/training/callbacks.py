@@ -1,0 +1,179 @@
+"""Callbacks for long runs: atomic, resumable checkpoints and a NaN/Inf guard.
+
+A checkpoint is one `.keras` file: the model, its optimizer state (so Adam's moments
+survive a restart), its random-number state, plus a small `progress.json` entry saying
+which epoch comes next. It is written to a temporary file beside the target and then
+renamed over it, so the file at `path` is always a complete checkpoint: a run killed
+mid-write leaves the previous one in place.
+
+Example:
+
+>>> checkpoint = ResumableCheckpoint("runs/vae.keras")
+>>> model.fit(batches, epochs=50, callbacks=[checkpoint, NaNGuard()])
+>>> # ... later, after an interruption:
+>>> model, initial_epoch = resume_training("runs/vae.keras")
+>>> model.fit(MNISTBatches(x, epoch=initial_epoch), epochs=50, initial_epoch=initial_epoch,
+...           callbacks=[ResumableCheckpoint("runs/vae.keras")])
+"""
+
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+__all__ = ["NaNGuard", "ResumableCheckpoint", "read_progress", "resume_training"]
+
+PROGRESS_ENTRY = "progress.json"
+
+
+def _all_finite(arrays):
+    return all(np.all(np.isfinite(a)) for a in arrays)
+
+
+def _logs_finite(logs):
+    return all(math.isfinite(float(v)) for v in (logs or {}).values() if np.size(v) == 1)
+
+
+def save_checkpoint(model, path, progress):
+    """Saves `model` and `progress` (a JSON-able dict) to `path` atomically."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"Expected a checkpoint `path` ending in .keras. Received: path={str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras.tmp", dir=path.parent)
+    os.close(handle)
+    tmp_keras = tmp[: -len(".tmp")]  # model.save insists on the .keras suffix
+    try:
+        model.save(tmp_keras)
+        with zipfile.ZipFile(tmp_keras, "a") as archive:
+            archive.writestr(PROGRESS_ENTRY, json.dumps(progress))
+        with open(tmp_keras, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp_keras, path)
+    finally:
+        for leftover in (tmp, tmp_keras):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+
+
+def read_progress(path):
+    """The progress dict stored in a checkpoint (`{"epoch": next_epoch, ...}`)."""
+    with zipfile.ZipFile(path) as archive:
+        if PROGRESS_ENTRY not in archive.namelist():
+            raise ValueError(f"{path}: not a checkpoint written by ResumableCheckpoint (no {PROGRESS_ENTRY})")
+        return json.loads(archive.read(PROGRESS_ENTRY))
+
+
+def resume_training(path):
+    """Loads a checkpoint; returns `(model, initial_epoch)` to continue `fit` from.
+
+    The model comes back compiled, with its optimizer state, its random-number state
+    and its weights exactly as they were when the checkpoint was written.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+    progress = read_progress(path)
+    model = keras.saving.load_model(path, safe_mode=True)
+    return model, int(progress["epoch"])
+
+
+class ResumableCheckpoint(keras.callbacks.Callback):
+    """Writes an atomic, resumable checkpoint at the end of epochs.
+
+    Args:
+        path: the `.keras` file to (re)write.
+        every_epochs: write after every this many epochs (and always after the last).
+        min_interval_seconds: skip a write if the previous one is more recent than this
+            (0 writes at every chosen epoch); the last epoch is always written.
+
+    A checkpoint is never written from non-finite weights or losses, so the file keeps
+    the last good state.
+    """
+
+    def __init__(self, path, every_epochs=1, min_interval_seconds=0.0):
+        super().__init__()
+        self.path = Path(path)
+        if self.path.suffix != ".keras":
+            raise ValueError(f"Expected a checkpoint `path` ending in .keras. Received: path={str(path)!r}")
+        if not isinstance(every_epochs, int) or every_epochs < 1:
+            raise ValueError(f"Expected `every_epochs` to be a positive integer. Received: every_epochs={every_epochs!r}")
+        self.every_epochs = every_epochs
+        self.min_interval_seconds = float(min_interval_seconds)
+        self._last_write = -math.inf
+        self.written = []
+
+    def on_train_begin(self, logs=None):
+        self._epochs = self.params.get("epochs")
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self._epochs is not None and epoch + 1 >= self._epochs
+        due = (epoch + 1) % self.every_epochs == 0
+        recent = time.monotonic() - self._last_write < self.min_interval_seconds
+        if not last and (not due or recent):
+            return
+        if not _logs_finite(logs) or not _all_finite(self.model.get_weights()):
+            warnings.warn(f"Epoch {epoch + 1}: non-finite loss or weights; checkpoint {self.path} left as it was")
+            return
+        save_checkpoint(self.model, self.path, {"epoch": epoch + 1, "logs": {k: float(v) for k, v in (logs or {}).items() if np.size(v) == 1}})
+        self._last_write = time.monotonic()
+        self.written.append(epoch + 1)
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite logged value and restores the last good weights.
+
+    "Good" weights are snapshotted at the start of training, at the end of each epoch
+    whose weights are all finite, and, with `snapshot_every=N`, every N batches.
+
+    Attributes:
+        stopped: None, or a dict saying where training stopped and which value was bad.
+    """
+
+    def __init__(self, snapshot_every=None):
+        super().__init__()
+        if snapshot_every is not None and (not isinstance(snapshot_every, int) or snapshot_every < 1):
+            raise ValueError(f"Expected `snapshot_every` to be None or a positive integer. Received: {snapshot_every!r}")
+        self.snapshot_every = snapshot_every
+        self.stopped = None
+        self._good = None
+        self._epoch = 0
+
+    def _snapshot(self):
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()  # JAX keeps the live values outside the variables during fit
+        weights = self.model.get_weights()
+        if _all_finite(weights):
+            self._good = weights
+
+    def on_train_begin(self, logs=None):
+        self._snapshot()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = {k: float(v) for k, v in (logs or {}).items() if np.size(v) == 1 and not math.isfinite(float(v))}
+        if bad:
+            self.stopped = {"epoch": self._epoch, "batch": batch, "values": bad}
+            if hasattr(self.model, "jax_state_sync"):
+                self.model.jax_state_sync()
+            self.model.set_weights(self._good)
+            self.model.stop_training = True
+            warnings.warn(
+                f"NaNGuard: non-finite {bad} at epoch {self._epoch + 1}, batch {batch + 1}; "
+                "training stopped and the last good weights restored"
+            )
+        elif self.snapshot_every and (batch + 1) % self.snapshot_every == 0:
+            self._snapshot()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stopped is None:
+            self._snapshot()
