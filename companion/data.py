@@ -454,6 +454,8 @@ class MNISTBatches(keras.utils.PyDataset):
         binarize: `None` (intensities in [0, 1]) or `"dynamic"` (pixels in {0, 1},
             drawn anew every epoch with probability equal to the intensity).
         drop_remainder: drop the last, smaller batch.
+        labels_as_input: yield `((x_batch, y_batch),)`, so that `fit` passes the pair as
+            the model's input (conditional VAEs) rather than as input and target.
         seed: seed of the shuffle and the binarization.
         epoch: the epoch to start from (to resume a run).
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` for
@@ -473,6 +475,7 @@ class MNISTBatches(keras.utils.PyDataset):
         shuffle=True,
         binarize=None,
         drop_remainder=False,
+        labels_as_input=False,
         seed=0,
         epoch=0,
         **kwargs,
@@ -487,6 +490,9 @@ class MNISTBatches(keras.utils.PyDataset):
                     f"Received: y.shape={y.shape}"
                 )
         self.y = y
+        if labels_as_input and y is None:
+            raise ValueError("Expected labels `y` with labels_as_input=True. Received: y=None")
+        self.labels_as_input = labels_as_input
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"Expected `batch_size` to be a positive integer. Received: batch_size={batch_size!r}")
         if drop_remainder and batch_size > len(self.x):
@@ -525,6 +531,8 @@ class MNISTBatches(keras.utils.PyDataset):
             x = (rng.random(x.shape, dtype=np.float32) < x).astype(np.float32)
         if self.y is None:
             return x
+        if self.labels_as_input:
+            return ((x, self.y[idx]),)
         return x, self.y[idx]
 
     def _next_epoch_if_served(self):

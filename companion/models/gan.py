@@ -104,6 +104,7 @@ class GAN(keras.Model):
 
     conditional = False
     wasserstein = False
+    data_shape = _checks.IMAGE_SHAPE  # what one example looks like; images unless a subclass says otherwise
 
     def __init__(self, latent_dim=100, num_classes=10, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -139,7 +140,7 @@ class GAN(keras.Model):
 
     def discriminate(self, images, labels=None, training=False):
         """D's logits, `(n,)`."""
-        images = ops.reshape(images, (-1, *_checks.IMAGE_SHAPE))
+        images = ops.reshape(images, (-1, *self.data_shape))
         inputs = [images, self._one_hot(labels)] if self.conditional else images
         return ops.reshape(self.discriminator(inputs, training=training), (-1,))
 
@@ -190,7 +191,7 @@ class GAN(keras.Model):
             if y is None:
                 raise ValueError(f"{type(self).__name__} trains on `(images, labels)` batches; no labels were given")
             labels = y
-        return ops.reshape(ops.cast(x, "float32"), (-1, *_checks.IMAGE_SHAPE)), labels
+        return ops.reshape(ops.cast(x, "float32"), (-1, *self.data_shape)), labels
 
     def sample_noise(self, batch_size):
         return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
@@ -205,10 +206,11 @@ class GAN(keras.Model):
         """
         batch_size = ops.shape(real)[0]
         fake = ops.stop_gradient(self.generate_images(self.sample_noise(batch_size), labels, training=True))
+        noise_shape = (batch_size,) + (1,) * len(self.data_shape)
         real_logits = self.discriminate(real, labels, training=True)
         fake_logits = self.discriminate(fake, labels, training=True)
         if self.wasserstein:
-            alpha = keras.random.uniform((batch_size, 1, 1, 1), seed=self.seed_generator)
+            alpha = keras.random.uniform(noise_shape, seed=self.seed_generator)
             interpolated = alpha * real + (1.0 - alpha) * fake
             penalty = self.gradient_penalty(interpolated, labels, input_gradient)
             loss = ops.mean(fake_logits) - ops.mean(real_logits) + self.gp_weight * penalty
@@ -296,16 +298,24 @@ class GAN(keras.Model):
 
     def discriminator_probability(self, images, labels=None):
         """D(x) = sigmoid(logit) for images in [0, 1] (for WGAN-GP: the raw critic score)."""
-        images = _checks.images("images", images)
+        images = self._check_data("images", images)
         if self.conditional:
             labels = _checks.labels("labels", labels, self.num_classes, n=len(images))
             labels = ops.convert_to_tensor(labels)
         logits = self.discriminate(ops.convert_to_tensor(images), labels)
         return ops.convert_to_numpy(logits if self.wasserstein else ops.sigmoid(logits))
 
+    def _check_data(self, name, x):
+        if self.data_shape == _checks.IMAGE_SHAPE:
+            return _checks.images(name, x)
+        x = np.asarray(x, dtype="float32")
+        if x.shape[1:] != tuple(self.data_shape):
+            raise ValueError(f"Expected `{name}` of shape (n, {', '.join(map(str, self.data_shape))}). Received: {name}.shape={x.shape}")
+        return x
+
     def fit(self, x=None, y=None, *args, **kwargs):
         if isinstance(x, np.ndarray):
-            images = _checks.images("x", x)
+            images = self._check_data("x", x)
             if self.conditional:
                 _checks.labels("y", y, self.num_classes, n=len(images))
         return super().fit(x, y, *args, **kwargs)

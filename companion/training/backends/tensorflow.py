@@ -17,7 +17,8 @@ def train_step(model, data):
     for part_real, part_labels in model.critic_batches(real, labels):
         with tf.GradientTape() as tape:
             d_loss, (real_logits, fake_logits) = model.discriminator_loss(part_real, part_labels, input_gradient)
-        model.d_optimizer.apply(tape.gradient(d_loss, d_vars), d_vars)
+        if d_vars:
+            model.d_optimizer.apply(tape.gradient(d_loss, d_vars), d_vars)
 
     g_vars = model.generator.trainable_variables
     with tf.GradientTape() as tape:

@@ -10,6 +10,8 @@ def input_gradient(function, x):
 
 
 def _apply(model, optimizer, loss, variables):
+    if not variables:  # a frozen network
+        return
     model.zero_grad()
     loss.backward()
     gradients = [v.value.grad for v in variables]

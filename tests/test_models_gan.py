@@ -1,0 +1,248 @@
+"""Tests of the GANs and of the per-backend training steps, run on every backend."""
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+from scipy.stats import norm
+
+from companion import data, training
+from companion.models import GAN, WGANGP, ConditionalGAN, DCGAN, MLPGAN
+
+pytestmark = pytest.mark.backend
+
+FACTORIES = {
+    "mlp": lambda **kw: MLPGAN(latent_dim=8, **kw),
+    "dcgan": lambda **kw: DCGAN(latent_dim=8, filters=(8, 4), **kw),
+    "conditional": lambda **kw: ConditionalGAN(latent_dim=8, filters=(8, 4), **kw),
+    "wgan_gp": lambda **kw: WGANGP(latent_dim=8, filters=(8, 4), n_critic=2, **kw),
+}
+HISTORY_KEYS = {"d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
+
+
+@pytest.fixture(scope="module")
+def real(mnist):
+    (x_train, y_train), _ = mnist
+    return data.scale(x_train[:64]), y_train[:64].astype("int32")
+
+
+def make(kind, seed=0, **compile_kwargs):
+    keras.utils.set_random_seed(seed)
+    model = FACTORIES[kind](seed=seed)
+    model.compile(**compile_kwargs)
+    return model
+
+
+def batches(model, x, y, batch_size=32, seed=0):
+    return data.MNISTBatches(x, y if model.conditional else None, batch_size=batch_size, seed=seed)
+
+
+def labels_for(model, n):
+    return np.arange(n) % 10 if model.conditional else None
+
+
+@pytest.mark.parametrize("kind", FACTORIES)
+def test_gan_shapes_history_and_metrics(kind, real):
+    x, y = real
+    model = make(kind)
+    history = model.fit(batches(model, x, y), epochs=2, verbose=0)
+    assert set(history.history) == HISTORY_KEYS
+    assert all(len(v) == 2 and np.isfinite(v).all() for v in history.history.values())
+    for key in ("d_acc_real", "d_acc_fake"):
+        assert all(0.0 <= v <= 1.0 for v in history.history[key])
+    images = model.generate(5, labels=labels_for(model, 5), seed=0)
+    assert images.shape == (5, 28, 28, 1) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    scores = model.discriminator_probability(x[:5], labels_for(model, 5))
+    assert scores.shape == (5,)
+    # Each step is one generator update and n_critic discriminator updates.
+    steps = 2 * 2
+    assert int(model.optimizer.iterations.numpy()) == steps == int(model.g_optimizer.iterations.numpy())
+    assert int(model.d_optimizer.iterations.numpy()) == steps * model.n_critic
+
+
+def test_gans_train_through_fit_with_callbacks(real):
+    x, y = real
+    model = make("dcgan")
+    seen = []
+    callback = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(sorted(logs)))
+    model.fit(batches(model, x, y), epochs=1, verbose=0, callbacks=[callback])
+    assert len(seen) == 2 and set(seen[0]) == HISTORY_KEYS
+
+
+def _d_loss(model, x, z, labels=None):
+    """The discriminator's cross-entropy on fixed real images and fixed noise, in NumPy."""
+    fake = model.generate_from(z, labels)
+    softplus = lambda a: np.logaddexp(0.0, a)
+    logit = lambda p: np.log(p) - np.log1p(-p)
+    return softplus(-logit(model.discriminator_probability(x, labels))).mean() + softplus(
+        logit(model.discriminator_probability(fake, labels))
+    ).mean()
+
+
+@pytest.mark.parametrize("kind", ["mlp", "dcgan"])
+def test_one_step_lowers_each_networks_loss_on_a_fixed_batch(kind, real):
+    x, _ = real
+    z = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
+
+    # Discriminator step alone (the generator frozen): D's loss goes down.
+    model = make(kind)
+    model.generator.trainable = False
+    model.compile(d_optimizer=keras.optimizers.Adam(1e-3))
+    before = _d_loss(model, x, z)
+    model.fit(x, batch_size=64, epochs=1, verbose=0, shuffle=False)
+    assert _d_loss(model, x, z) < before
+
+    # Generator step alone (the discriminator frozen): G's loss -log D(G(z)) goes down.
+    model = make(kind)
+    model.discriminator.trainable = False
+    model.compile(g_optimizer=keras.optimizers.Adam(1e-3))
+    g_loss = lambda: np.mean(-np.log(model.discriminator_probability(model.generate_from(z))))
+    before = g_loss()
+    model.fit(x, batch_size=64, epochs=1, verbose=0, shuffle=False)
+    assert g_loss() < before
+
+
+@pytest.mark.parametrize("kind", FACTORIES)
+def test_gan_save_load_round_trip(kind, real, tmp_path):
+    x, y = real
+    model = make(kind)
+    model.fit(batches(model, x, y), epochs=1, verbose=0)
+    path = tmp_path / "gan.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded) is type(model) and loaded.get_config() == model.get_config()
+    labels = labels_for(model, 6)
+    np.testing.assert_array_equal(loaded.generate(6, labels, seed=1), model.generate(6, labels, seed=1))
+    np.testing.assert_array_equal(
+        loaded.discriminator_probability(x[:6], labels), model.discriminator_probability(x[:6], labels)
+    )
+    for name in ("d_optimizer", "g_optimizer"):
+        for a, b in zip(getattr(loaded, name).variables, getattr(model, name).variables):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "wgan_gp"])
+def test_gan_is_deterministic_for_a_seed(kind, real):
+    x, y = real
+
+    def train(seed):
+        model = make(kind, seed=seed)
+        model.fit(batches(model, x, y, seed=seed), epochs=1, verbose=0)
+        return model.get_weights()
+
+    first, second, other = train(3), train(3), train(4)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, other))
+
+
+class ToyGAN(GAN):
+    """1-D data; a fixed affine generator G(z) = 1.5 z, so p_g = N(0, 1.5^2)."""
+
+    data_shape = (1,)
+
+    def build_generator(self):
+        z = keras.Input((self.latent_dim,))
+        affine = layers.Dense(1)
+        generator = keras.Model(z, affine(z))
+        affine.set_weights([np.array([[1.5]], np.float32), np.zeros(1, np.float32)])
+        generator.trainable = False
+        return generator
+
+    def build_discriminator(self):
+        x = keras.Input((1,))
+        h = layers.Dense(64, activation="tanh")(x)
+        h = layers.Dense(64, activation="tanh")(h)
+        return keras.Model(x, layers.Dense(1)(h))
+
+
+def test_discriminator_approaches_the_optimal_discriminator():
+    """D*(x) = p_data(x) / (p_data(x) + p_g(x)) for a fixed generator (Goodfellow et al., Prop. 1)."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    n = 40000
+    x = (np.where(rng.random(n) < 0.5, -2.0, 2.0) + 0.5 * rng.standard_normal(n)).astype(np.float32)[:, None]
+    model = ToyGAN(latent_dim=1, seed=0)
+    model.compile(d_optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(x, batch_size=500, epochs=8, verbose=0)
+
+    grid = np.linspace(-3.5, 3.5, 71)
+    p_data = 0.5 * norm.pdf(grid, -2, 0.5) + 0.5 * norm.pdf(grid, 2, 0.5)
+    p_g = norm.pdf(grid, 0, 1.5)
+    d_star = p_data / (p_data + p_g)
+    d = model.discriminator_probability(grid.astype(np.float32)[:, None])
+    where = p_data + p_g > 0.05  # where both densities give the discriminator samples to learn from
+    error = np.abs(d - d_star)[where]
+    # D estimates a class probability from samples: at the sparsest grid points it sees
+    # about n * 0.05 * 0.5 = 1,000 nearby examples an epoch, a standard error of about
+    # 0.5 / sqrt(1000) = 0.016. The worst point may reach ~5 of those; the mean about 2.
+    assert error.max() < 0.08, error.max()
+    assert error.mean() < 0.03, error.mean()
+
+
+class TinyCritic(GAN):
+    wasserstein = True
+    data_shape = (2,)
+    gp_weight = 10.0
+
+    def build_generator(self):
+        z = keras.Input((self.latent_dim,))
+        return keras.Model(z, layers.Dense(2)(z))
+
+    def build_discriminator(self):
+        x = keras.Input((2,))
+        return keras.Model(x, layers.Dense(1)(layers.Dense(3, activation="tanh")(x)))
+
+
+def test_gradient_penalty_matches_finite_differences():
+    keras.utils.set_random_seed(1)
+    model = TinyCritic(latent_dim=2, seed=0)
+    points = np.random.default_rng(2).standard_normal((5, 2))
+    (w1, b1), (w2, b2) = [
+        [w.astype(np.float64) for w in layer.get_weights()] for layer in model.discriminator.layers if layer.get_weights()
+    ]
+    critic = lambda p: (np.tanh(p @ w1 + b1) @ w2 + b2)[:, 0]
+    h = 1e-5
+    grads = np.stack(
+        [(critic(points + h * e) - critic(points - h * e)) / (2 * h) for e in np.eye(2)], axis=1
+    )
+    expected = np.mean((np.linalg.norm(grads, axis=1) - 1.0) ** 2)
+    penalty = model.gradient_penalty(
+        keras.ops.convert_to_tensor(points.astype(np.float32)), None, training.input_gradient
+    )
+    # Central differences err by O(h^2) ~ 1e-10 in float64; the model computes in float32
+    # (relative rounding ~1e-7 per operation), so agreement to 1e-5 relative is expected.
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(penalty)), expected, rtol=1e-5)
+
+
+def test_conditional_gan_honours_its_labels(real):
+    x, y = real
+    model = make("conditional")
+    model.fit(batches(model, x, y), epochs=1, verbose=0)
+    z = np.repeat(np.random.default_rng(0).standard_normal((1, 8)).astype(np.float32), 10, axis=0)
+    images = model.generate_from(z, labels=np.arange(10))
+    differences = [np.abs(images[i] - images[j]).max() for i in range(10) for j in range(i + 1, 10)]
+    assert min(differences) > 0, "one z with different labels gives different images"
+    with pytest.raises(ValueError, match=r"Expected `labels` in \[0, 9\]. Received values in \[-1, 3\]"):
+        model.generate(2, labels=[3, -1])
+    with pytest.raises(ValueError, match=r"Expected `y` in \[0, 9\]"):
+        model.fit(x, np.full(len(x), 10), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"needs `labels`"):
+        model.generate(3)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda m, x: m.fit((x * 255).astype(np.uint8), epochs=1, verbose=0), TypeError, r"Received: x.dtype=uint8"),
+        (lambda m, x: m.generate(2, labels=[1, 2]), ValueError, r"not conditional"),
+        (lambda m, x: m.generate_from(np.zeros((2, 3), np.float32)), ValueError, r"Expected `z` of shape \(n, 8\)"),
+        (lambda m, x: m.discriminator_probability(x[:, :20]), ValueError, r"Received: images.shape=\(64, 20, 28\)"),
+        (lambda m, x: m.compile(optimizer="adam"), ValueError, r"takes `d_optimizer` and `g_optimizer`"),
+        (lambda m, x: WGANGP(n_critic=0), ValueError, r"Received: n_critic=0"),
+    ],
+)
+def test_gan_rejects_bad_input(real, call, error, message):
+    with pytest.raises(error, match=message):
+        call(make("dcgan"), real[0])
