@@ -27,6 +27,7 @@ import numpy as np
 from keras import layers, ops
 
 from companion.models import _checks
+from companion.models._seeded import SeedStateMixin
 
 __all__ = ["GAN", "GANOptimizers", "MLPGAN", "DCGAN", "ConditionalGAN", "WGANGP"]
 
@@ -88,7 +89,7 @@ class GANOptimizers(keras.optimizers.Optimizer):
         return cls(d_optimizer, g_optimizer, name=config.get("name", "gan_optimizers"))
 
 
-class GAN(keras.Model):
+class GAN(SeedStateMixin, keras.Model):
     """Base class: subclasses supply `build_generator()` and `build_discriminator()`.
 
     Args:
@@ -318,7 +319,7 @@ class GAN(keras.Model):
             images = self._check_data("x", x)
             if self.conditional:
                 _checks.labels("y", y, self.num_classes, n=len(images))
-        return super().fit(x, y, *args, **kwargs)
+        return super().fit(x, y, *args, **_checks.fit_arguments(x, kwargs))
 
     def get_config(self):
         config = super().get_config()

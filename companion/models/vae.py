@@ -25,6 +25,7 @@ import numpy as np
 from keras import layers, ops
 
 from companion.models import _checks
+from companion.models._seeded import SeedStateMixin
 
 __all__ = ["VAE", "MLPVAE", "ConvVAE", "ConditionalVAE", "bernoulli_nll", "gaussian_kl"]
 
@@ -41,7 +42,7 @@ def gaussian_kl(mean, logvar):
     return 0.5 * ops.sum(ops.square(mean) + ops.exp(logvar) - logvar - 1.0, axis=-1)
 
 
-class VAE(keras.Model):
+class VAE(SeedStateMixin, keras.Model):
     """A VAE whose subclasses supply the encoder and decoder networks.
 
     Args:
@@ -244,7 +245,7 @@ class VAE(keras.Model):
     def fit(self, x=None, y=None, *args, **kwargs):
         if isinstance(x, np.ndarray):
             _checks.images("x", x)
-        return super().fit(x, y, *args, **kwargs)
+        return super().fit(x, y, *args, **_checks.fit_arguments(x, kwargs))
 
     def get_config(self):
         config = super().get_config()
@@ -369,7 +370,8 @@ class ConditionalVAE(VAE):
         if isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[0], np.ndarray):
             images = _checks.images("x[0]", x[0])
             _checks.labels("x[1]", x[1], self.num_classes, n=len(images))
-        return keras.Model.fit(self, x, y, *args, **kwargs)
+            x = (images, x[1])
+        return super().fit(x, y, *args, **kwargs)
 
     def get_config(self):
         return {**super().get_config(), "hidden_units": list(self.hidden_units)}
