@@ -93,13 +93,16 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         every_epochs: write after every this many epochs (and always after the last).
         min_interval_seconds: skip a write if the previous one is more recent than this
             (0 writes at every chosen epoch); the last epoch is always written.
+        extra_progress: optional callable returning a dict stored with the epoch in the
+            checkpoint's progress (the command line stores the training time).
 
     A checkpoint is never written from non-finite weights or losses, so the file keeps
     the last good state.
     """
 
-    def __init__(self, path, every_epochs=1, min_interval_seconds=0.0):
+    def __init__(self, path, every_epochs=1, min_interval_seconds=0.0, extra_progress=None):
         super().__init__()
+        self.extra_progress = extra_progress
         self.path = Path(path)
         if self.path.suffix != ".keras":
             raise ValueError(f"Expected a checkpoint `path` ending in .keras. Received: path={str(path)!r}")
@@ -122,7 +125,10 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         if not _logs_finite(logs) or not _all_finite(self.model.get_weights()):
             warnings.warn(f"Epoch {epoch + 1}: non-finite loss or weights; checkpoint {self.path} left as it was")
             return
-        save_checkpoint(self.model, self.path, {"epoch": epoch + 1, "logs": {k: float(v) for k, v in (logs or {}).items() if np.size(v) == 1}})
+        progress = {"epoch": epoch + 1, "logs": {k: float(v) for k, v in (logs or {}).items() if np.size(v) == 1}}
+        if self.extra_progress is not None:
+            progress.update(self.extra_progress())
+        save_checkpoint(self.model, self.path, progress)
         self._last_write = time.monotonic()
         self.written.append(epoch + 1)
 

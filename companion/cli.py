@@ -1,0 +1,203 @@
+"""The command line: train and evaluate the book's models.
+
+    python -m companion train MODEL [--epochs N] [--seed S] [--backend B] [--out PATH]
+    python -m companion evaluate MODEL [--weights PATH] [--json PATH]
+
+`train` shows Keras's progress bar, writes an atomic checkpoint after every epoch and,
+with `--resume`, continues an interrupted run from it. When it finishes it saves the
+model to `--out` and writes the model card beside it. `evaluate` prints a table of the
+model's metrics and writes them as JSON. The same program is installed as `companion`.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+BACKENDS = ("tensorflow", "jax", "torch")
+# The names of companion.recipes.RECIPES, listed here so that parsing the command line
+# imports no Keras (the backend must be chosen first); a test keeps the two equal.
+NAMES = ("classifier", "mlp_vae", "conv_vae", "conditional_vae", "mlp_gan", "dcgan", "conditional_gan", "wgan_gp")
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="python -m companion", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model and write its weights and model card")
+    train.add_argument("model", choices=NAMES)
+    train.add_argument("--epochs", type=int, help="number of epochs (default: the recipe's)")
+    train.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    train.add_argument("--out", type=Path, help="weights file (default: companion/weights/MODEL.keras)")
+    train.add_argument("--checkpoint", type=Path, help="checkpoint file (default: runs/MODEL.ckpt.keras)")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint if there is one")
+    train.add_argument("--data-dir", type=Path, help="folder of the MNIST IDX files (default: COMPANION_MNIST_DIR, else download)")
+    train.add_argument("--train-images", type=int, help="train on the first N images only (quick runs)")
+    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+
+    evaluate = commands.add_parser("evaluate", help="measure a model and print its metrics")
+    evaluate.add_argument("model", choices=NAMES)
+    evaluate.add_argument("--weights", type=Path, help="weights file (default: the shipped one)")
+    evaluate.add_argument("--backend", choices=BACKENDS)
+    evaluate.add_argument("--data-dir", type=Path)
+    evaluate.add_argument("--test-images", type=int, help="evaluate on the first N test images only")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--json", type=Path, help="write the metrics here (default: print only)")
+    evaluate.add_argument("--update-card", action="store_true", help="record the metrics in the model card")
+    return parser
+
+
+def _set_backend(backend):
+    if not backend:
+        return
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise SystemExit(f"--backend {backend}: Keras is already running on {keras.backend.backend()}")
+    os.environ["KERAS_BACKEND"] = backend
+
+
+def _versions():
+    import importlib.metadata as metadata
+
+    import keras
+
+    names = ["keras", "numpy", {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[keras.backend.backend()]]
+    versions = {"python": platform.python_version(), "companion": metadata.version("companion")}
+    versions.update({name: metadata.version(name) for name in names})
+    return versions
+
+
+def _hardware():
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"machine": platform.machine(), "cpu": model or platform.processor(), "cpu_count": os.cpu_count(), "accelerator": None}
+
+
+def _command(argv):
+    return "python -m companion " + " ".join(shlex.quote(a) for a in argv)
+
+
+def train(args, argv):
+    import keras
+
+    from companion import data, recipes
+    from companion.training import NaNGuard, ResumableCheckpoint, resume_training
+    from companion.training.callbacks import read_progress, save_checkpoint
+    from companion.weights import WEIGHTS_DIR, sha256_of
+
+    recipe = recipes.get(args.model)
+    epochs = args.epochs or recipe.epochs
+    out = args.out or WEIGHTS_DIR / f"{recipe.name}.keras"
+    checkpoint_path = args.checkpoint or Path("runs") / f"{recipe.name}.ckpt.keras"
+    (x_train, y_train), (x_test, y_test) = data.load_mnist(args.data_dir)
+    x_train, y_train = data.scale(x_train), y_train.astype("int32")
+    if args.train_images:
+        x_train, y_train = x_train[: args.train_images], y_train[: args.train_images]
+
+    initial_epoch, seconds_before = 0, 0.0
+    if args.resume and checkpoint_path.is_file():
+        model, initial_epoch = resume_training(checkpoint_path)
+        seconds_before = float(read_progress(checkpoint_path).get("train_seconds", 0.0))
+        print(f"Resuming {recipe.name} from {checkpoint_path} at epoch {initial_epoch + 1} of {epochs}")
+    else:
+        keras.utils.set_random_seed(args.seed)
+        model = recipe.build(args.seed)
+    batches = recipe.batches(x_train, y_train, args.batch_size, seed=args.seed, epoch=initial_epoch)
+    if initial_epoch == 0:
+        recipe.compile(model, len(batches), epochs)
+
+    started = time.monotonic()
+    elapsed = lambda: seconds_before + time.monotonic() - started
+    checkpoint = ResumableCheckpoint(checkpoint_path, extra_progress=lambda: {"train_seconds": elapsed()})
+    guard = NaNGuard()
+    model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, verbose=args.verbose, callbacks=[guard, checkpoint])
+    train_seconds = elapsed()
+    if guard.stopped:
+        raise SystemExit(f"Training stopped on a non-finite value: {guard.stopped}; the last good checkpoint is {checkpoint_path}")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, out, {"epoch": epochs, "train_seconds": train_seconds})
+    card = {
+        "name": recipe.name,
+        "command": _command(argv),
+        "seed": args.seed,
+        "backend": keras.backend.backend(),
+        "epochs": epochs,
+        "batch_size": args.batch_size or recipe.batch_size,
+        "train_images": len(x_train),
+        "parameters": int(model.count_params()),
+        "versions": _versions(),
+        "hardware": _hardware(),
+        "train_seconds": round(train_seconds, 1),
+        "sha256": sha256_of(out),
+        "metrics": {},
+    }
+    card_path = out.with_suffix(".json")
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"Wrote {out} and {card_path} ({train_seconds / 60:.1f} min of training)")
+    if recipe.kind == "classifier":
+        metrics = {"test_accuracy": recipes.classifier_accuracy(model, data.scale(x_test), y_test)}
+        _record(card_path, metrics, f"python -m companion evaluate {recipe.name}")
+        _print_table(recipe.name, metrics)
+    return model
+
+
+def _record(card_path, metrics, command):
+    card = json.loads(Path(card_path).read_text())
+    card["metrics"].update({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()})
+    card["metrics"]["command"] = command
+    Path(card_path).write_text(json.dumps(card, indent=2) + "\n")
+
+
+def _print_table(name, metrics):
+    width = max(len(k) for k in metrics)
+    print(f"\n{name}")
+    for key, value in metrics.items():
+        print(f"  {key:<{width}}  {value:.4f}" if isinstance(value, float) else f"  {key:<{width}}  {value}")
+
+
+def evaluate(args, argv):
+    import keras
+
+    from companion import data, recipes, weights
+
+    recipe = recipes.get(args.model)
+    if args.weights:
+        model = keras.saving.load_model(args.weights, safe_mode=True)
+    else:
+        model = weights.load(recipe.name)
+    _, (x_test, y_test) = data.load_mnist(args.data_dir)
+    x_test, y_test = data.scale(x_test), y_test.astype("int32")
+    if args.test_images:
+        x_test, y_test = x_test[: args.test_images], y_test[: args.test_images]
+    if recipe.kind == "classifier":
+        metrics = {"test_accuracy": recipes.classifier_accuracy(model, x_test, y_test)}
+    else:
+        raise SystemExit(f"evaluate {recipe.name}: the metrics of {recipe.kind} models are not implemented yet")
+    _print_table(recipe.name, metrics)
+    if args.json:
+        args.json.write_text(json.dumps(metrics, indent=2) + "\n")
+    if args.update_card:
+        _record(weights.WEIGHTS_DIR / f"{recipe.name}.json", metrics, _command(argv))
+    return metrics
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    _set_backend(args.backend)
+    return {"train": train, "evaluate": evaluate}[args.command](args, argv)

@@ -1,0 +1,104 @@
+"""How each shipped model is built, fed and trained: one recipe per model name.
+
+The command line (`python -m companion train NAME`) and the tests use these recipes, so
+the weights under `companion/weights/` come from code that is itself tested.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from companion import data
+from companion.models import DCGAN, MLPGAN, WGANGP, ConditionalGAN, ConditionalVAE, ConvVAE, MLPVAE
+from companion.models.classifier import build_classifier
+
+__all__ = ["RECIPES", "Recipe", "get"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """What training one model takes.
+
+    Attributes:
+        name: the model's name on the command line and in `companion/weights/`.
+        kind: "classifier", "vae" or "gan".
+        build: `build(seed)` returns the uncompiled model.
+        epochs, batch_size, learning_rate: training defaults.
+        conditional: the model takes labels.
+        binarize: "dynamic" to train on binary images redrawn every epoch (the VAEs).
+    """
+
+    name: str
+    kind: str
+    build: callable
+    epochs: int
+    batch_size: int
+    learning_rate: float = 1e-3
+    conditional: bool = False
+    binarize: str = None
+
+    def compile(self, model, steps_per_epoch, epochs):
+        if self.kind == "gan":
+            model.compile()
+            return model
+        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.05)
+        optimizer = keras.optimizers.Adam(schedule)
+        if self.kind == "classifier":
+            model.compile(
+                optimizer=optimizer,
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+            )
+        else:
+            model.compile(optimizer=optimizer)
+        return model
+
+    def batches(self, x, y, batch_size=None, seed=0, epoch=0, shuffle=True):
+        """The training batches: images in [0, 1] (binary for VAEs), with labels where needed."""
+        batch_size = batch_size or self.batch_size
+        labels = y if (self.conditional or self.kind == "classifier") else None
+        return data.MNISTBatches(
+            x,
+            labels,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            binarize=self.binarize,
+            labels_as_input=self.conditional and self.kind == "vae",
+            drop_remainder=self.kind == "gan",
+            seed=seed,
+            epoch=epoch,
+        )
+
+
+RECIPES = {
+    recipe.name: recipe
+    for recipe in [
+        Recipe("classifier", "classifier", lambda seed: build_classifier(seed=seed), epochs=12, batch_size=128),
+        Recipe("mlp_vae", "vae", lambda seed: MLPVAE(seed=seed), epochs=100, batch_size=128, binarize="dynamic"),
+        Recipe("conv_vae", "vae", lambda seed: ConvVAE(seed=seed), epochs=100, batch_size=128, binarize="dynamic"),
+        Recipe(
+            "conditional_vae", "vae", lambda seed: ConditionalVAE(seed=seed), epochs=60, batch_size=128,
+            conditional=True, binarize="dynamic",
+        ),
+        Recipe("mlp_gan", "gan", lambda seed: MLPGAN(seed=seed), epochs=30, batch_size=128),
+        Recipe("dcgan", "gan", lambda seed: DCGAN(seed=seed), epochs=20, batch_size=128),
+        Recipe("conditional_gan", "gan", lambda seed: ConditionalGAN(seed=seed), epochs=20, batch_size=128, conditional=True),
+        Recipe("wgan_gp", "gan", lambda seed: WGANGP(seed=seed), epochs=30, batch_size=320),
+    ]
+}
+
+
+def get(name):
+    if name not in RECIPES:
+        raise ValueError(f"Expected a model among {', '.join(RECIPES)}. Received: {name!r}")
+    return RECIPES[name]
+
+
+def classifier_accuracy(model, x, y, batch_size=1000):
+    """Top-1 accuracy of a classifier (logits) on images in [0, 1]."""
+    predictions = np.concatenate(
+        [np.argmax(keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False)), axis=-1)
+         for i in range(0, len(x), batch_size)]
+    )
+    return float(np.mean(predictions == y))
