@@ -1,0 +1,87 @@
+"""Tests of the command line, the recipes and the weights loader (on small, quick runs)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from companion import cli, recipes, weights
+
+
+def test_command_line_names_every_recipe():
+    assert tuple(recipes.RECIPES) == cli.NAMES
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_dir):
+    folder = tmp_path_factory.mktemp("cli")
+    argv = ["train", "classifier", "--epochs", "1", "--train-images", "512", "--data-dir", str(mnist_dir),
+            "--out", str(folder / "classifier.keras"), "--checkpoint", str(folder / "ckpt.keras"), "--verbose", "0"]
+    cli.main(argv)
+    return folder, argv
+
+
+def test_train_writes_weights_and_a_complete_model_card(trained):
+    folder, argv = trained
+    card = weights.card("classifier", directory=folder)
+    for field in ("name", "command", "seed", "backend", "versions", "hardware", "train_seconds", "sha256", "metrics"):
+        assert field in card, field
+    assert card["command"] == "python -m companion " + " ".join(argv)
+    assert card["sha256"] == weights.sha256_of(folder / "classifier.keras")
+    assert card["train_images"] == 512 and card["epochs"] == 1
+    assert 0.0 <= card["metrics"]["test_accuracy"] <= 1.0 and card["metrics"]["command"].startswith("python -m companion evaluate")
+    assert (folder / "ckpt.keras").is_file()
+
+
+def test_evaluate_prints_and_writes_json(trained, mnist_dir, capsys):
+    folder, _ = trained
+    out = folder / "metrics.json"
+    metrics = cli.main(["evaluate", "classifier", "--weights", str(folder / "classifier.keras"),
+                        "--data-dir", str(mnist_dir), "--test-images", "300", "--json", str(out)])
+    assert json.loads(out.read_text()) == metrics
+    assert "test_accuracy" in capsys.readouterr().out
+    # The same figure, computed independently with model.predict.
+    import keras
+
+    from companion import data
+
+    model = keras.saving.load_model(folder / "classifier.keras")
+    _, (x_test, y_test) = data.load_mnist(mnist_dir)
+    predicted = np.argmax(model.predict(data.scale(x_test[:300])[..., None], verbose=0), axis=1)
+    assert metrics["test_accuracy"] == pytest.approx(np.mean(predicted == y_test[:300]))
+
+
+def test_weights_load_verifies_the_sha256(trained):
+    folder, _ = trained
+    model = weights.load("classifier", directory=folder)
+    assert model.count_params() > 0
+    path = folder / "classifier.keras"
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    tampered = folder / "tampered"
+    tampered.mkdir()
+    (tampered / "classifier.keras").write_bytes(bytes(content))
+    (tampered / "classifier.json").write_text((folder / "classifier.json").read_text())
+    with pytest.raises(weights.WeightsIntegrityError, match=r"classifier.keras: SHA-256 [0-9a-f]{64} does not match"):
+        weights.load("classifier", directory=tampered)
+    with pytest.raises(FileNotFoundError, match=r"Expected `name` among: classifier. Received: name='nothing'"):
+        weights.card("nothing", directory=folder)
+
+
+def test_train_resumes_from_its_checkpoint(tmp_path, mnist_dir, capsys):
+    common = ["--train-images", "256", "--data-dir", str(mnist_dir), "--out", str(tmp_path / "vae.keras"),
+              "--checkpoint", str(tmp_path / "ckpt.keras"), "--verbose", "0"]
+    cli.main(["train", "mlp_vae", "--epochs", "1", *common])
+    model = cli.main(["train", "mlp_vae", "--epochs", "2", "--resume", *common])
+    assert "Resuming mlp_vae" in capsys.readouterr().out
+    assert int(model.optimizer.iterations.numpy()) == 2 * 2  # two epochs of two batches of 128
+    card = json.loads((tmp_path / "vae.json").read_text())
+    assert card["epochs"] == 2 and card["train_seconds"] > 0
+
+
+def test_unknown_model_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "resnet"])
+    assert "invalid choice: 'resnet'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"Expected a model among classifier, .* Received: 'resnet'"):
+        recipes.get("resnet")
