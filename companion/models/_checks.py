@@ -67,6 +67,17 @@ def labels(name, y, num_classes, n=None):
     return y.astype("int32")
 
 
+def labels_for(model, y, n, per="image"):
+    """The checked labels of a conditional model, or None for an unconditional one."""
+    if model.conditional:
+        if y is None:
+            raise ValueError(f"{type(model).__name__} needs `labels`, one per {per}. Received: labels=None")
+        return labels("labels", y, model.num_classes, n=n)
+    if y is not None:
+        raise ValueError(f"{type(model).__name__} is not conditional: pass labels=None")
+    return None
+
+
 def latents(name, z, latent_dim):
     z = np.asarray(z)
     if z.ndim != 2 or z.shape[1] != latent_dim or len(z) == 0:

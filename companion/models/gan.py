@@ -277,20 +277,14 @@ class GAN(SeedStateMixin, keras.Model):
     def generate(self, n, labels=None, seed=None, batch_size=1000):
         """Draws `n` images in [0, 1], `(n, 28, 28, 1)`, as a NumPy array."""
         n = _checks.positive_int("n", n)
-        if self.conditional:
-            if labels is None:
-                raise ValueError(f"{type(self).__name__} needs `labels`, one per image. Received: labels=None")
-            labels = _checks.labels("labels", labels, self.num_classes, n=n)
-        elif labels is not None:
-            raise ValueError(f"{type(self).__name__} is not conditional: pass labels=None")
+        labels = _checks.labels_for(self, labels, n)
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
         return self.generate_from(z, labels, batch_size=batch_size)
 
     def generate_from(self, z, labels=None, batch_size=1000):
         """G(z) for given latents, as a NumPy array."""
         z = _checks.latents("z", z, self.latent_dim)
-        if self.conditional:
-            labels = _checks.labels("labels", labels, self.num_classes, n=len(z))
+        labels = _checks.labels_for(self, labels, len(z), per="latent")
         parts = []
         for part in _checks.batches(len(z), batch_size):
             y = None if labels is None else ops.convert_to_tensor(labels[part])
@@ -300,8 +294,8 @@ class GAN(SeedStateMixin, keras.Model):
     def discriminator_probability(self, images, labels=None):
         """D(x) = sigmoid(logit) for images in [0, 1] (for WGAN-GP: the raw critic score)."""
         images = self._check_data("images", images)
-        if self.conditional:
-            labels = _checks.labels("labels", labels, self.num_classes, n=len(images))
+        labels = _checks.labels_for(self, labels, len(images))
+        if labels is not None:
             labels = ops.convert_to_tensor(labels)
         logits = self.discriminate(ops.convert_to_tensor(images), labels)
         return ops.convert_to_numpy(logits if self.wasserstein else ops.sigmoid(logits))

@@ -153,13 +153,7 @@ class VAE(SeedStateMixin, keras.Model):
 
     def _inputs(self, x, labels):
         x = _checks.images("x", x)
-        if self.conditional:
-            if labels is None:
-                raise ValueError(f"{type(self).__name__} needs `labels`, one per image. Received: labels=None")
-            labels = _checks.labels("labels", labels, self.num_classes, n=len(x))
-        elif labels is not None:
-            raise ValueError(f"{type(self).__name__} is not conditional: pass labels=None")
-        return x, labels
+        return x, _checks.labels_for(self, labels, len(x))
 
     def _batched(self, function, n, *arrays, batch_size=1000):
         parts = []
@@ -188,12 +182,7 @@ class VAE(SeedStateMixin, keras.Model):
     def decode(self, z, labels=None, return_logits=False, batch_size=1000):
         """Decodes latents into pixel probabilities (or logits), `(n, 28, 28, 1)`."""
         z = _checks.latents("z", z, self.latent_dim)
-        if self.conditional:
-            if labels is None:
-                raise ValueError(f"{type(self).__name__} needs `labels`, one per latent. Received: labels=None")
-            labels = _checks.labels("labels", labels, self.num_classes, n=len(z))
-        elif labels is not None:
-            raise ValueError(f"{type(self).__name__} is not conditional: pass labels=None")
+        labels = _checks.labels_for(self, labels, len(z), per="latent")
 
         def run(zb, yb):
             logits = self._decode(ops.convert_to_tensor(zb), None if yb is None else ops.convert_to_tensor(yb))
