@@ -48,8 +48,11 @@ def _parser():
     evaluate.add_argument("--data-dir", type=Path)
     evaluate.add_argument("--test-images", type=int, help="evaluate on the first N test images only")
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--k", type=int, default=1000, help="importance samples per image for the VAEs' NLL bound")
+    evaluate.add_argument("--classifier", type=Path, help="evaluation classifier (default: the shipped one)")
     evaluate.add_argument("--json", type=Path, help="write the metrics here (default: print only)")
-    evaluate.add_argument("--update-card", action="store_true", help="record the metrics in the model card")
+    evaluate.add_argument("--update-card", action="store_true", help="record the metrics in the model card beside the weights")
+    evaluate.add_argument("--record-as", help="with --update-card: record under metrics[RECORD_AS] (e.g. a subset's figures)")
     return parser
 
 
@@ -94,7 +97,7 @@ def _command(argv):
 def train(args, argv):
     import keras
 
-    from companion import data, recipes
+    from companion import data, evaluation, recipes
     from companion.training import NaNGuard, ResumableCheckpoint, resume_training
     from companion.training.callbacks import read_progress, save_checkpoint
     from companion.weights import WEIGHTS_DIR, sha256_of
@@ -150,16 +153,21 @@ def train(args, argv):
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(f"Wrote {out} and {card_path} ({train_seconds / 60:.1f} min of training)")
     if recipe.kind == "classifier":
-        metrics = {"test_accuracy": recipes.classifier_accuracy(model, data.scale(x_test), y_test)}
+        metrics = evaluation.evaluate("classifier", model, data.scale(x_test), y_test)
         _record(card_path, metrics, f"python -m companion evaluate {recipe.name}")
         _print_table(recipe.name, metrics)
     return model
 
 
-def _record(card_path, metrics, command):
+def _record(card_path, metrics, command, key=None):
+    """Writes metrics and the command that measured them into a model card."""
     card = json.loads(Path(card_path).read_text())
-    card["metrics"].update({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()})
-    card["metrics"]["command"] = command
+    entry = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
+    entry["command"] = command
+    if key:
+        card["metrics"][key] = entry
+    else:
+        card["metrics"].update(entry)
     Path(card_path).write_text(json.dumps(card, indent=2) + "\n")
 
 
@@ -173,26 +181,26 @@ def _print_table(name, metrics):
 def evaluate(args, argv):
     import keras
 
-    from companion import data, recipes, weights
+    from companion import data, evaluation, recipes, weights
 
     recipe = recipes.get(args.model)
-    if args.weights:
-        model = keras.saving.load_model(args.weights, safe_mode=True)
-    else:
-        model = weights.load(recipe.name)
-    _, (x_test, y_test) = data.load_mnist(args.data_dir)
+    model = keras.saving.load_model(args.weights, safe_mode=True) if args.weights else weights.load(recipe.name)
+    (x_train, _), (x_test, y_test) = data.load_mnist(args.data_dir)
     x_test, y_test = data.scale(x_test), y_test.astype("int32")
     if args.test_images:
         x_test, y_test = x_test[: args.test_images], y_test[: args.test_images]
-    if recipe.kind == "classifier":
-        metrics = {"test_accuracy": recipes.classifier_accuracy(model, x_test, y_test)}
-    else:
-        raise SystemExit(f"evaluate {recipe.name}: the metrics of {recipe.kind} models are not implemented yet")
+    classifier = None
+    if recipe.kind == "gan" or recipe.conditional:
+        classifier = keras.saving.load_model(args.classifier, safe_mode=True) if args.classifier else weights.load("classifier")
+    metrics = evaluation.evaluate(
+        recipe.kind, model, x_test, y_test, x_train=data.scale(x_train), classifier=classifier, k=args.k, seed=args.seed
+    )
     _print_table(recipe.name, metrics)
     if args.json:
         args.json.write_text(json.dumps(metrics, indent=2) + "\n")
     if args.update_card:
-        _record(weights.WEIGHTS_DIR / f"{recipe.name}.json", metrics, _command(argv))
+        weights_path = args.weights or weights.WEIGHTS_DIR / f"{recipe.name}.keras"
+        _record(weights_path.with_suffix(".json"), metrics, _command(argv), key=args.record_as)
     return metrics
 
 

@@ -7,7 +7,6 @@ the weights under `companion/weights/` come from code that is itself tested.
 import dataclasses
 
 import keras
-import numpy as np
 
 from companion import data
 from companion.models import DCGAN, MLPGAN, WGANGP, ConditionalGAN, ConditionalVAE, ConvVAE, MLPVAE
@@ -94,11 +93,3 @@ def get(name):
         raise ValueError(f"Expected a model among {', '.join(RECIPES)}. Received: {name!r}")
     return RECIPES[name]
 
-
-def classifier_accuracy(model, x, y, batch_size=1000):
-    """Top-1 accuracy of a classifier (logits) on images in [0, 1]."""
-    predictions = np.concatenate(
-        [np.argmax(keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False)), axis=-1)
-         for i in range(0, len(x), batch_size)]
-    )
-    return float(np.mean(predictions == y))

@@ -85,3 +85,21 @@ def test_unknown_model_is_refused(capsys):
     assert "invalid choice: 'resnet'" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"Expected a model among classifier, .* Received: 'resnet'"):
         recipes.get("resnet")
+
+
+@pytest.mark.parametrize("model, keys", [
+    ("mlp_vae", {"test_images", "negative_elbo", "iw_nll_k5"}),
+    ("conditional_gan", {"test_images", "fid", "kid", "kid_std", "precision", "recall", "nn_distance_median", "conditional_accuracy"}),
+])
+def test_evaluate_measures_vaes_and_gans(trained, tmp_path, mnist_dir, model, keys):
+    folder, _ = trained
+    out = tmp_path / f"{model}.keras"
+    cli.main(["train", model, "--epochs", "1", "--train-images", "256", "--data-dir", str(mnist_dir), "--out", str(out),
+              "--checkpoint", str(tmp_path / "ckpt.keras"), "--verbose", "0"])
+    metrics = cli.main(["evaluate", model, "--weights", str(out), "--classifier", str(folder / "classifier.keras"),
+                        "--data-dir", str(mnist_dir), "--test-images", "40", "--k", "5", "--update-card"])
+    assert set(metrics) == keys
+    assert all(np.isfinite(v) for v in metrics.values())
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert {k: card["metrics"][k] for k in keys} == pytest.approx(metrics, rel=1e-5, abs=1e-6)  # cards keep 6 decimals
+    assert card["metrics"]["command"].startswith(f"python -m companion evaluate {model} --weights")

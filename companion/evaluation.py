@@ -1,0 +1,68 @@
+"""What `python -m companion evaluate` measures for each kind of model.
+
+* classifier: test accuracy;
+* VAE: negative ELBO and the importance-weighted NLL bound (k samples) on the test set,
+  binarized once with the evaluation seed, in nats per image; conditional VAEs also the
+  conditional accuracy of their samples;
+* GAN: classifier FID and KID between samples and test images, precision and recall,
+  the median distance from samples to their nearest training image; conditional GANs
+  also the conditional accuracy of their samples.
+"""
+
+import numpy as np
+
+from companion import data, metrics
+from companion.models.classifier import feature_extractor
+
+__all__ = ["classifier_features", "evaluate"]
+
+
+def _predict(model, x, batch_size=1000):
+    return np.concatenate(
+        [np.asarray(model.predict(x[i : i + batch_size], verbose=0)) for i in range(0, len(x), batch_size)]
+    )
+
+
+def classifier_features(classifier, images):
+    """The evaluation classifier's 128 features of images in [0, 1]."""
+    images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+    return _predict(feature_extractor(classifier), images)
+
+
+def _conditional_accuracy(model, classifier, n, seed):
+    labels = np.arange(n) % 10
+    samples = model.generate(n, labels=labels, seed=seed)
+    return metrics.conditional_accuracy(np.argmax(_predict(classifier, samples), axis=1), labels)
+
+
+def evaluate(kind, model, x_test, y_test, x_train=None, classifier=None, k=1000, seed=0, progress=True):
+    """Metrics of one model on test images in [0, 1] (see the module docstring)."""
+    if kind == "classifier":
+        predicted = np.argmax(_predict(model, x_test.reshape(-1, 28, 28, 1)), axis=1)
+        return {"test_accuracy": float(np.mean(predicted == y_test))}
+    n = len(x_test)
+    results = {"test_images": n}
+    if kind == "vae":
+        x_binary = data.binarize_static(x_test, seed=seed)
+        labels = y_test if model.conditional else None
+        results["negative_elbo"] = metrics.negative_elbo(model, x_binary, labels, seed=seed)
+        results[f"iw_nll_k{k}"] = float(metrics.importance_weighted_nll(model, x_binary, labels, k=k, seed=seed, progress=progress).mean())
+        if model.conditional and classifier is not None:
+            results["conditional_accuracy"] = _conditional_accuracy(model, classifier, n, seed)
+        return results
+    if kind != "gan":
+        raise ValueError(f"Expected `kind` among classifier, vae, gan. Received: kind={kind!r}")
+    if classifier is None:
+        raise ValueError("Evaluating a GAN needs the evaluation `classifier`. Received: classifier=None")
+    labels = (np.arange(n) % 10) if model.conditional else None
+    samples = model.generate(n, labels=labels, seed=seed)
+    fake, real = classifier_features(classifier, samples), classifier_features(classifier, x_test)
+    results["fid"] = metrics.frechet_distance(real, fake)
+    results["kid"], results["kid_std"] = metrics.kernel_distance(real, fake, seed=seed)
+    results["precision"], results["recall"] = metrics.precision_recall(real, fake, k=3)
+    if x_train is not None:
+        results["nn_distance_median"] = float(np.median(metrics.nearest_neighbour_distance(samples[:1000], x_train)))
+    if model.conditional:
+        predicted = np.argmax(_predict(classifier, samples), axis=1)
+        results["conditional_accuracy"] = metrics.conditional_accuracy(predicted, labels)
+    return results

@@ -1,0 +1,45 @@
+"""The shipped weights: complete model cards, verified files, reproducible figures."""
+
+import shlex
+
+import pytest
+
+from companion import cli, weights
+
+SHIPPED = weights.available()
+CARD_FIELDS = ("name", "command", "seed", "backend", "versions", "hardware", "train_seconds", "sha256", "metrics")
+SUBSET = "first_1000_test_images"
+
+
+def test_the_evaluation_classifier_is_shipped_and_meets_its_target():
+    assert "classifier" in SHIPPED
+    assert weights.card("classifier")["metrics"]["test_accuracy"] >= 0.993
+
+
+def test_all_weights_together_stay_under_25_mb():
+    total = sum((weights.WEIGHTS_DIR / f"{name}.keras").stat().st_size for name in SHIPPED)
+    assert total <= 25 * 2**20, f"{total / 2**20:.1f} MB"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_has_a_complete_card_and_verified_weights(name):
+    card = weights.card(name)
+    assert all(field in card for field in CARD_FIELDS)
+    assert card["name"] == name and card["command"].startswith(f"python -m companion train {name}")
+    assert card["sha256"] == weights.sha256_of(weights.WEIGHTS_DIR / f"{name}.keras")
+    assert weights.load(name).count_params() == card["parameters"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_reproduces_the_subset_figures_in_its_card(name, mnist_dir):
+    recorded = dict(weights.card(name)["metrics"][SUBSET])
+    argv = shlex.split(recorded.pop("command"))[3:]  # drop "python -m companion"
+    argv = [a for a in argv if a != "--update-card"]
+    if "--record-as" in argv:
+        i = argv.index("--record-as")
+        del argv[i : i + 2]
+    measured = cli.main(argv + ["--data-dir", str(mnist_dir)])
+    # Same weights, same seed, same 1,000 images: what may differ is float rounding between
+    # backends (about 1e-6 relative) or, for accuracies, an argmax flip on a near-tie
+    # (1/1000 per image), hence 1e-3 relative and 2e-3 absolute.
+    assert measured == pytest.approx(recorded, rel=1e-3, abs=2e-3)
