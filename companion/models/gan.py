@@ -105,6 +105,7 @@ class GAN(SeedStateMixin, keras.Model):
 
     conditional = False
     wasserstein = False
+    n_critic = 1  # discriminator steps per generator step (WGANGP sets its own)
     data_shape = _checks.IMAGE_SHAPE  # what one example looks like; images unless a subclass says otherwise
 
     def __init__(self, latent_dim=100, num_classes=10, seed=None, **kwargs):
@@ -241,8 +242,6 @@ class GAN(SeedStateMixin, keras.Model):
             part = slice(i * size, (i + 1) * size)
             parts.append((real[part], None if labels is None else labels[part]))
         return parts
-
-    n_critic = 1
 
     def update_metrics(self, d_loss, g_loss, real_logits, fake_logits):
         """Updates the trackers; `fit`'s history and progress bar show them."""
