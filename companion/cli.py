@@ -21,7 +21,7 @@ from pathlib import Path
 BACKENDS = ("tensorflow", "jax", "torch")
 # The names of companion.recipes.RECIPES, listed here so that parsing the command line
 # imports no Keras (the backend must be chosen first); a test keeps the two equal.
-NAMES = ("classifier", "mlp_vae", "conv_vae", "conditional_vae", "mlp_gan", "dcgan", "conditional_gan", "wgan_gp")
+NAMES = ("classifier", "mlp_vae", "conv_vae", "ar_vae", "conditional_vae", "mlp_gan", "dcgan", "conditional_gan", "wgan_gp")
 
 
 def _parser():
@@ -99,7 +99,7 @@ def train(args, argv):
 
     from companion import data, evaluation, recipes
     from companion.training import NaNGuard, ResumableCheckpoint, resume_training
-    from companion.training.callbacks import read_progress, save_checkpoint
+    from companion.training.callbacks import read_progress, save_for_inference
     from companion.weights import WEIGHTS_DIR, sha256_of
 
     recipe = recipes.get(args.model)
@@ -133,7 +133,7 @@ def train(args, argv):
         raise SystemExit(f"Training stopped on a non-finite value: {guard.stopped}; the last good checkpoint is {checkpoint_path}")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model, out, {"epoch": epochs, "train_seconds": train_seconds})
+    save_for_inference(model, out, {"epoch": epochs, "train_seconds": train_seconds})  # no optimizer state
     card = {
         "name": recipe.name,
         "command": _command(argv),

@@ -64,10 +64,7 @@ def importance_weighted_nll(vae, x, labels=None, k=1000, seed=0, batch_size=None
     Returns:
         An array `(n,)` of estimates; its mean is the figure to report.
     """
-    from keras import ops
-
     from companion.models import _checks
-    from companion.models.vae import bernoulli_nll
 
     x, labels = vae._inputs(x, labels)
     k = _checks.positive_int("k", k)
@@ -93,10 +90,8 @@ def importance_weighted_nll(vae, x, labels=None, k=1000, seed=0, batch_size=None
             z = mean[:, None] + np.exp(0.5 * logvar)[:, None] * eps
             flat_z = z.reshape(n * m, d)
             flat_y = None if yb is None else np.repeat(yb, m)
-            logits = vae.decode(flat_z, flat_y, return_logits=True, batch_size=n * m)
-            x_rep = np.repeat(xb.reshape(n, -1), m, axis=0)
-            log_px_z = -ops.convert_to_numpy(bernoulli_nll(ops.convert_to_tensor(x_rep), ops.convert_to_tensor(logits)))
-            log_px_z = log_px_z.reshape(n, m).astype(np.float64)
+            x_rep = np.repeat(xb, m, axis=0)
+            log_px_z = vae.log_likelihood(x_rep, flat_z, flat_y, batch_size=n * m).reshape(n, m).astype(np.float64)
             log_pz = -0.5 * np.sum(z.astype(np.float64) ** 2 + LOG_2PI, axis=-1)
             log_qz = -0.5 * np.sum(eps.astype(np.float64) ** 2 + LOG_2PI + logvar[:, None], axis=-1)
             log_weights.append(log_px_z + log_pz - log_qz)

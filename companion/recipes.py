@@ -9,7 +9,7 @@ import dataclasses
 import keras
 
 from companion import data
-from companion.models import DCGAN, MLPGAN, WGANGP, ConditionalGAN, ConditionalVAE, ConvVAE, MLPVAE
+from companion.models import ARVAE, DCGAN, MLPGAN, WGANGP, ConditionalGAN, ConditionalVAE, ConvVAE, MLPVAE
 from companion.models.classifier import build_classifier
 
 __all__ = ["RECIPES", "Recipe", "get"]
@@ -76,12 +76,13 @@ RECIPES = {
         Recipe("classifier", "classifier", lambda seed: build_classifier(seed=seed), epochs=12, batch_size=128),
         Recipe("mlp_vae", "vae", lambda seed: MLPVAE(seed=seed), epochs=100, batch_size=128, binarize="dynamic"),
         Recipe("conv_vae", "vae", lambda seed: ConvVAE(seed=seed), epochs=100, batch_size=128, binarize="dynamic"),
+        Recipe("ar_vae", "vae", lambda seed: ARVAE(seed=seed), epochs=200, batch_size=128, binarize="dynamic"),
         Recipe(
             "conditional_vae", "vae", lambda seed: ConditionalVAE(seed=seed), epochs=60, batch_size=128,
             conditional=True, binarize="dynamic",
         ),
         Recipe("mlp_gan", "gan", lambda seed: MLPGAN(seed=seed), epochs=30, batch_size=128),
-        Recipe("dcgan", "gan", lambda seed: DCGAN(seed=seed), epochs=20, batch_size=128),
+        Recipe("dcgan", "gan", lambda seed: DCGAN(seed=seed), epochs=12, batch_size=128),
         Recipe("conditional_gan", "gan", lambda seed: ConditionalGAN(seed=seed), epochs=20, batch_size=128, conditional=True),
         Recipe("wgan_gp", "gan", lambda seed: WGANGP(seed=seed), epochs=30, batch_size=320),
     ]

@@ -1,21 +1,25 @@
 """The book's models: VAEs and GANs, in Keras 3, for TensorFlow, JAX and PyTorch.
 
-* `MLPVAE`, `ConvVAE`, `ConditionalVAE` (`companion.models.vae`);
+* `MLPVAE`, `ConvVAE`, `ConditionalVAE`, `ARVAE` (`companion.models.vae`; `ARVAE`'s
+  autoregressive decoder is a `MADE`, `companion.models.made`);
 * `MLPGAN`, `DCGAN`, `ConditionalGAN`, `WGANGP` (`companion.models.gan`).
 
 `MLPVAE` and `MLPGAN` are the source chapter's models, sized as there, made correct.
 """
 
 from companion.models.gan import DCGAN, GAN, MLPGAN, WGANGP, ConditionalGAN, GANOptimizers
-from companion.models.vae import VAE, ConditionalVAE, ConvVAE, MLPVAE
+from companion.models.made import MADE
+from companion.models.vae import ARVAE, VAE, ConditionalVAE, ConvVAE, MLPVAE
 
 __all__ = [
+    "ARVAE",
     "ConditionalGAN",
     "ConditionalVAE",
     "ConvVAE",
     "DCGAN",
     "GAN",
     "GANOptimizers",
+    "MADE",
     "MLPGAN",
     "MLPVAE",
     "VAE",

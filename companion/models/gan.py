@@ -172,12 +172,16 @@ class GAN(SeedStateMixin, keras.Model):
         return keras.optimizers.Adam(2e-4, beta_1=0.5)
 
     def get_compile_config(self):
+        if not self.compiled:
+            return None
         return {
             "d_optimizer": keras.optimizers.serialize(self.d_optimizer),
             "g_optimizer": keras.optimizers.serialize(self.g_optimizer),
         }
 
     def compile_from_config(self, config):
+        if not config:
+            return
         self.compile(
             d_optimizer=keras.optimizers.deserialize(config["d_optimizer"]),
             g_optimizer=keras.optimizers.deserialize(config["g_optimizer"]),

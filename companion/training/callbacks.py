@@ -28,7 +28,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-__all__ = ["NaNGuard", "ResumableCheckpoint", "read_progress", "resume_training"]
+__all__ = ["NaNGuard", "ResumableCheckpoint", "read_progress", "resume_training", "save_for_inference"]
 
 PROGRESS_ENTRY = "progress.json"
 
@@ -61,6 +61,24 @@ def save_checkpoint(model, path, progress):
         for leftover in (tmp, tmp_keras):
             if os.path.exists(leftover):
                 os.remove(leftover)
+
+
+def save_for_inference(model, path, progress=None):
+    """Saves `model` without its optimizer state, atomically: the form weights are shipped in.
+
+    Keras writes a compiled model's optimizer state into a `.keras` file (Adam's two
+    moments triple its size), so the weights are copied into a fresh, uncompiled copy
+    built from the model's config, and that copy is saved.
+    """
+    fresh = model.__class__.from_config(model.get_config())
+    if not fresh.built:
+        fresh.build_from_config(model.get_build_config())
+    # Variables pair up in creation order (auto-generated layer names differ between copies).
+    if [tuple(v.shape) for v in fresh.weights] != [tuple(v.shape) for v in model.weights]:
+        raise ValueError(f"Cannot copy the weights of {model.name}: a copy built from its config has other variables")
+    for target, source in zip(fresh.weights, model.weights):
+        target.assign(source)
+    save_checkpoint(fresh, path, progress or {})
 
 
 def read_progress(path):
