@@ -21,7 +21,7 @@ from pathlib import Path
 BACKENDS = ("tensorflow", "jax", "torch")
 # The names of companion.recipes.RECIPES, listed here so that parsing the command line
 # imports no Keras (the backend must be chosen first); a test keeps the two equal.
-NAMES = ("classifier", "mlp_vae", "conv_vae", "ar_vae", "conditional_vae", "mlp_gan", "dcgan", "conditional_gan", "wgan_gp")
+NAMES = ("classifier", "mlp_vae", "conv_vae", "ar_vae", "conditional_vae", "mlp_gan", "dcgan", "conditional_gan", "wgan_gp", "denoiser")
 
 
 def _parser():

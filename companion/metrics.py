@@ -210,9 +210,10 @@ def nearest_neighbour_distance(samples, training_images):
 def _image_pairs(reference, estimate):
     reference = np.asarray(reference, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
-    if reference.shape != estimate.shape:
+    if len(reference) != len(estimate) or reference[0].size != 784 or estimate[0].size != 784:
         raise ValueError(
-            f"Expected `reference` and `estimate` of one shape. Received: {reference.shape} and {estimate.shape}"
+            "Expected `reference` and `estimate` to hold as many 28x28 images each (shape (n, 28, 28), "
+            f"(n, 28, 28, 1) or (n, 784)). Received: {reference.shape} and {estimate.shape}"
         )
     return reference.reshape(len(reference), 28, 28), estimate.reshape(len(estimate), 28, 28)
 

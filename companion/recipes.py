@@ -9,7 +9,7 @@ import dataclasses
 import keras
 
 from companion import data
-from companion.models import ARVAE, DCGAN, MLPGAN, WGANGP, ConditionalGAN, ConditionalVAE, ConvVAE, MLPVAE
+from companion.models import ARVAE, DCGAN, Denoiser, MLPGAN, WGANGP, ConditionalGAN, ConditionalVAE, ConvVAE, MLPVAE
 from companion.models.classifier import build_classifier
 
 __all__ = ["RECIPES", "Recipe", "get"]
@@ -21,7 +21,7 @@ class Recipe:
 
     Attributes:
         name: the model's name on the command line and in `companion/weights/`.
-        kind: "classifier", "vae" or "gan".
+        kind: "classifier", "vae", "gan" or "denoiser".
         build: `build(seed)` returns the uncompiled model.
         epochs, batch_size, learning_rate: training defaults.
         conditional: the model takes labels.
@@ -84,6 +84,7 @@ RECIPES = {
         Recipe("mlp_gan", "gan", lambda seed: MLPGAN(seed=seed), epochs=30, batch_size=128),
         Recipe("dcgan", "gan", lambda seed: DCGAN(seed=seed), epochs=12, batch_size=128),
         Recipe("conditional_gan", "gan", lambda seed: ConditionalGAN(seed=seed), epochs=20, batch_size=128, conditional=True),
+        Recipe("denoiser", "denoiser", lambda seed: Denoiser(seed=seed), epochs=8, batch_size=128),
         Recipe("wgan_gp", "gan", lambda seed: WGANGP(seed=seed), epochs=30, batch_size=320),
     ]
 }

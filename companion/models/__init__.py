@@ -2,11 +2,13 @@
 
 * `MLPVAE`, `ConvVAE`, `ConditionalVAE`, `ARVAE` (`companion.models.vae`; `ARVAE`'s
   autoregressive decoder is a `MADE`, `companion.models.made`);
-* `MLPGAN`, `DCGAN`, `ConditionalGAN`, `WGANGP` (`companion.models.gan`).
+* `MLPGAN`, `DCGAN`, `ConditionalGAN`, `WGANGP` (`companion.models.gan`);
+* `Denoiser`, a small U-Net trained to remove Gaussian noise (`companion.models.denoiser`).
 
 `MLPVAE` and `MLPGAN` are the source chapter's models, sized as there, made correct.
 """
 
+from companion.models.denoiser import Denoiser
 from companion.models.gan import DCGAN, GAN, MLPGAN, WGANGP, ConditionalGAN, GANOptimizers
 from companion.models.made import MADE
 from companion.models.vae import ARVAE, VAE, ConditionalVAE, ConvVAE, MLPVAE
@@ -17,6 +19,7 @@ __all__ = [
     "ConditionalVAE",
     "ConvVAE",
     "DCGAN",
+    "Denoiser",
     "GAN",
     "GANOptimizers",
     "MADE",

@@ -1,0 +1,83 @@
+"""A denoising autoencoder: noisy digit in, clean digit out.
+
+Trained on clean images only: while training, the model adds Gaussian noise of standard
+deviation `noise_std` to its input and clips it to [0, 1] (a `GaussianNoise` layer, active
+only in training, then a clip); the loss is the mean squared error against the clean
+image, which is what PSNR measures. At inference the noise layer is the identity, so
+`model.denoise(noisy)` sees the noisy image as given.
+
+Architecture (a small U-Net): Conv 3x3 `filters[0]` at 28x28 -> Conv 3x3 stride 2
+`filters[1]` (14x14) -> Conv 3x3 stride 2 `filters[1]` (7x7) -> ConvTranspose back to
+14x14, concatenated with the 14x14 features -> ConvTranspose to 28x28, concatenated with
+the 28x28 features -> Conv 3x3 to one channel of logits; sigmoid.
+"""
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from companion.models import _checks
+
+__all__ = ["Denoiser"]
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class Denoiser(keras.Model):
+    """A U-Net denoiser for 28x28 images in [0, 1].
+
+    Args:
+        filters: channels at 28x28 and at the two coarser scales.
+        noise_std: standard deviation of the Gaussian noise added in training.
+        seed: seed of that noise.
+    """
+
+    def __init__(self, filters=(32, 64), noise_std=0.5, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = tuple(_checks.positive_int("filters", f) for f in filters)
+        if len(self.filters) != 2:
+            raise ValueError(f"Expected two `filters`. Received: filters={filters!r}")
+        self.noise_std = _checks.non_negative("noise_std", noise_std)
+        self.seed = seed
+        self.network = self._build_network()
+        self.built = True
+
+    def _build_network(self):
+        f0, f1 = self.filters
+        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        noisy = layers.GaussianNoise(self.noise_std, seed=self.seed, name="training_noise")(images)
+        noisy = layers.ReLU(max_value=1.0, name="clip")(noisy)  # clip to [0, 1]
+        c28 = layers.Conv2D(f0, 3, padding="same", activation="relu", name="conv28")(noisy)
+        c14 = layers.Conv2D(f1, 3, strides=2, padding="same", activation="relu", name="conv14")(c28)
+        c7 = layers.Conv2D(f1, 3, strides=2, padding="same", activation="relu", name="conv7")(c14)
+        u14 = layers.Conv2DTranspose(f1, 3, strides=2, padding="same", activation="relu", name="up14")(c7)
+        u14 = layers.Concatenate()([u14, c14])
+        u28 = layers.Conv2DTranspose(f0, 3, strides=2, padding="same", activation="relu", name="up28")(u14)
+        u28 = layers.Concatenate()([u28, c28])
+        logits = layers.Conv2D(1, 3, padding="same", name="logits")(u28)
+        return keras.Model(images, layers.Activation("sigmoid")(logits), name="unet")
+
+    def call(self, inputs, training=False):
+        return self.network(ops.reshape(inputs, (-1, *_checks.IMAGE_SHAPE)), training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        clean = ops.reshape(x, (-1, *_checks.IMAGE_SHAPE))
+        per_example = ops.mean(ops.square(y_pred - clean), axis=(1, 2, 3))
+        if sample_weight is None:
+            return ops.mean(per_example)
+        sample_weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+        return ops.sum(per_example * sample_weight) / ops.sum(sample_weight)
+
+    def denoise(self, noisy, batch_size=1000):
+        """Denoised images `(n, 28, 28, 1)` in [0, 1] from noisy ones in [0, 1] (NumPy in, NumPy out)."""
+        noisy = _checks.images("noisy", noisy)
+        return np.concatenate(
+            [ops.convert_to_numpy(self(ops.convert_to_tensor(noisy[part]))) for part in _checks.batches(len(noisy), batch_size)]
+        )
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        if isinstance(x, np.ndarray):
+            _checks.images("x", x)
+        return super().fit(x, y, *args, **_checks.fit_arguments(x, kwargs))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": list(self.filters), "noise_std": self.noise_std, "seed": self.seed}
