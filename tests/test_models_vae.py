@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from companion import data
-from companion.models import VAE, ConditionalVAE, ConvVAE, MLPVAE
+from companion.models import ARVAE, VAE, ConditionalVAE, ConvVAE, MLPVAE
 from companion.models.vae import gaussian_kl
 
 pytestmark = pytest.mark.backend
@@ -61,7 +61,7 @@ def test_vae_shapes_and_dtypes(kind, images):
 
 def test_vaes_use_the_default_training_step():
     # Only compute_loss is overridden: fit, evaluate and callbacks are Keras's own.
-    for cls in (VAE, MLPVAE, ConvVAE, ConditionalVAE):
+    for cls in (VAE, MLPVAE, ConvVAE, ConditionalVAE, ARVAE):
         assert "train_step" not in vars(cls) and "test_step" not in vars(cls)
     assert "compute_loss" in vars(VAE)
 
