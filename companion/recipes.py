@@ -75,17 +75,17 @@ RECIPES = {
     for recipe in [
         Recipe("classifier", "classifier", lambda seed: build_classifier(seed=seed), epochs=12, batch_size=128),
         Recipe("mlp_vae", "vae", lambda seed: MLPVAE(seed=seed), epochs=100, batch_size=128, binarize="dynamic"),
-        Recipe("conv_vae", "vae", lambda seed: ConvVAE(seed=seed), epochs=100, batch_size=128, binarize="dynamic"),
+        Recipe("conv_vae", "vae", lambda seed: ConvVAE(dense_units=64, seed=seed), epochs=30, batch_size=128, binarize="dynamic"),
         Recipe("ar_vae", "vae", lambda seed: ARVAE(seed=seed), epochs=200, batch_size=128, binarize="dynamic"),
         Recipe(
-            "conditional_vae", "vae", lambda seed: ConditionalVAE(seed=seed), epochs=60, batch_size=128,
+            "conditional_vae", "vae", lambda seed: ConditionalVAE(latent_dim=4, seed=seed), epochs=60, batch_size=128,
             conditional=True, binarize="dynamic",
         ),
         Recipe("mlp_gan", "gan", lambda seed: MLPGAN(seed=seed), epochs=30, batch_size=128),
         Recipe("dcgan", "gan", lambda seed: DCGAN(seed=seed), epochs=5, batch_size=128),
-        Recipe("conditional_gan", "gan", lambda seed: ConditionalGAN(seed=seed), epochs=20, batch_size=128, conditional=True),
+        Recipe("conditional_gan", "gan", lambda seed: ConditionalGAN(seed=seed), epochs=10, batch_size=128, conditional=True),
         Recipe("denoiser", "denoiser", lambda seed: Denoiser(seed=seed), epochs=8, batch_size=128),
-        Recipe("wgan_gp", "gan", lambda seed: WGANGP(seed=seed), epochs=30, batch_size=320),
+        Recipe("wgan_gp", "gan", lambda seed: WGANGP(seed=seed), epochs=8, batch_size=320),
     ]
 }
 
