@@ -3,7 +3,8 @@
 * `MLPVAE`, `ConvVAE`, `ConditionalVAE`, `ARVAE` (`companion.models.vae`; `ARVAE`'s
   autoregressive decoder is a `MADE`, `companion.models.made`);
 * `MLPGAN`, `DCGAN`, `ConditionalGAN`, `WGANGP` (`companion.models.gan`);
-* `Denoiser`, a small U-Net trained to remove Gaussian noise (`companion.models.denoiser`).
+* `Denoiser`, a small U-Net trained to remove Gaussian noise (`companion.models.denoiser`);
+* `VectorGAN` and `Autoencoder`, small models for the theory chapters (`companion.models.toy`).
 
 `MLPVAE` and `MLPGAN` are the source chapter's models, sized as there, made correct.
 """
@@ -11,9 +12,11 @@
 from companion.models.denoiser import Denoiser
 from companion.models.gan import DCGAN, GAN, MLPGAN, WGANGP, ConditionalGAN, GANOptimizers
 from companion.models.made import MADE
+from companion.models.toy import Autoencoder, VectorGAN
 from companion.models.vae import ARVAE, VAE, ConditionalVAE, ConvVAE, MLPVAE
 
 __all__ = [
+    "Autoencoder",
     "ARVAE",
     "ConditionalGAN",
     "ConditionalVAE",
@@ -26,5 +29,6 @@ __all__ = [
     "MLPGAN",
     "MLPVAE",
     "VAE",
+    "VectorGAN",
     "WGANGP",
 ]
