@@ -6,6 +6,8 @@ import pytest
 from scipy.stats import norm
 
 from companion import data, theory, toy
+from companion.pca import PCA, knn_accuracy
+from companion.training import GeneratorSnapshots
 from companion.models import Autoencoder, VectorGAN
 from companion.models.vae import gaussian_kl
 
@@ -139,3 +141,45 @@ def test_autoencoder_learns_and_round_trips(mnist, tmp_path):
     np.testing.assert_array_equal(loaded.encode(x[:5]), model.encode(x[:5]))
     with pytest.raises(ValueError, match="Expected `codes`"):
         model.decode(np.zeros((2, 3), np.float32))
+
+
+def test_pca_matches_the_eigendecomposition_and_its_error_is_the_discarded_variance():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 6)) + 3.0
+    pca = PCA(2).fit(x)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(x, rowvar=False))
+    np.testing.assert_allclose(pca.explained_variance, eigenvalues[::-1][:2], rtol=1e-10)
+    np.testing.assert_allclose(np.abs(pca.components @ eigenvectors[:, ::-1][:, :2]), np.eye(2), atol=1e-8)
+    reconstruction = pca.inverse_transform(pca.transform(x))
+    error = np.sum((x - reconstruction) ** 2) / (len(x) - 1)
+    assert error == pytest.approx(eigenvalues[::-1][2:].sum(), rel=1e-10)
+    with pytest.raises(ValueError, match=r"Expected `codes` of shape \(n, 2\)"):
+        pca.inverse_transform(np.zeros((3, 3)))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        PCA(1).transform(x)
+    with pytest.raises(ValueError, match="Received: n_components=0"):
+        PCA(0)
+
+
+def test_knn_accuracy_on_separated_and_mixed_classes():
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 200)
+    separated = labels[:, None] * 10.0 + rng.standard_normal((400, 2))
+    assert knn_accuracy(separated, labels, separated + 0.01, labels, k=5) == 1.0
+    mixed = rng.standard_normal((400, 2))
+    # Labels independent of the codes: accuracy is a coin flip, within 4 standard errors (0.1).
+    assert abs(knn_accuracy(mixed[:200], labels[::2], mixed[200:], labels[1::2], k=5) - 0.5) < 0.1
+
+
+def test_generator_snapshots_keep_the_same_noise_at_the_chosen_epochs():
+    keras.utils.set_random_seed(0)
+    x, _ = toy.ring_of_gaussians(512, seed=0)
+    model = VectorGAN(hidden_units=(8,), seed=0)
+    model.compile()
+    snapshots = GeneratorSnapshots(epochs=(0, 1, 3), n=50, seed=4)
+    model.fit(x, batch_size=128, epochs=3, verbose=0, callbacks=[snapshots])
+    assert sorted(snapshots.snapshots) == [0, 1, 3]
+    np.testing.assert_array_equal(snapshots.snapshots[3], model.generate(50, seed=4))
+    assert not np.array_equal(snapshots.snapshots[0], snapshots.snapshots[3])
+    with pytest.raises(ValueError, match="Expected non-negative `epochs`"):
+        GeneratorSnapshots(epochs=(-1,))

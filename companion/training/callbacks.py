@@ -28,7 +28,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-__all__ = ["NaNGuard", "ResumableCheckpoint", "read_progress", "resume_training", "save_for_inference"]
+__all__ = ["GeneratorSnapshots", "NaNGuard", "ResumableCheckpoint", "read_progress", "resume_training", "save_for_inference"]
 
 PROGRESS_ENTRY = "progress.json"
 
@@ -201,3 +201,43 @@ class NaNGuard(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.stopped is None:
             self._snapshot()
+
+
+class GeneratorSnapshots(keras.callbacks.Callback):
+    """Keeps what a generator draws from fixed noise at chosen epochs, to watch training.
+
+    Args:
+        epochs: the epochs (counted from 1) after which to draw; 0 adds a snapshot of the
+            untrained generator when training starts.
+        n: samples per snapshot.
+        seed: seed of the fixed noise (the same z at every snapshot).
+
+    After `fit`, `snapshots` maps each epoch to a NumPy array of `n` samples.
+
+    Example:
+
+    >>> snapshots = GeneratorSnapshots(epochs=(0, 1, 5, 20), n=500)
+    >>> gan.fit(x, epochs=20, callbacks=[snapshots])
+    >>> snapshots.snapshots[20].shape
+    """
+
+    def __init__(self, epochs, n=500, seed=0):
+        super().__init__()
+        self.epochs = sorted({int(e) for e in epochs})
+        if not self.epochs or self.epochs[0] < 0:
+            raise ValueError(f"Expected non-negative `epochs`. Received: epochs={epochs!r}")
+        self.n, self.seed = int(n), seed
+        self.snapshots = {}
+
+    def _take(self, epoch):
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
+        self.snapshots[epoch] = self.model.generate(self.n, seed=self.seed)
+
+    def on_train_begin(self, logs=None):
+        if 0 in self.epochs and 0 not in self.snapshots:
+            self._take(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 in self.epochs:
+            self._take(epoch + 1)

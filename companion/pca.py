@@ -1,0 +1,81 @@
+"""Principal component analysis, the linear encoder-decoder the book compares autoencoders with.
+
+`PCA(k).fit(x)` finds the k directions of largest variance; `transform` is the encoder
+(projection onto them), `inverse_transform` the decoder. Among all linear maps to k
+dimensions and back, it has the smallest mean squared reconstruction error, which equals
+the sum of the discarded eigenvalues of the covariance divided by the dimension.
+
+Example:
+
+>>> pca = PCA(2).fit(flatten(x_train))
+>>> codes = pca.transform(flatten(x_test))        # (n, 2)
+"""
+
+import numpy as np
+
+__all__ = ["PCA", "knn_accuracy"]
+
+
+class PCA:
+    """Principal components by the SVD of the centred data.
+
+    Args:
+        n_components: number of components kept.
+
+    Attributes (after `fit`): `mean` `(d,)`, `components` `(n_components, d)` (orthonormal
+    rows), `explained_variance` `(n_components,)`, `all_variances` `(min(n, d),)`.
+    """
+
+    def __init__(self, n_components):
+        if not isinstance(n_components, (int, np.integer)) or n_components < 1:
+            raise ValueError(f"Expected `n_components` to be a positive integer. Received: n_components={n_components!r}")
+        self.n_components = int(n_components)
+        self.mean = None
+
+    def _flat(self, x, name="x"):
+        x = np.asarray(x, np.float64)
+        return x.reshape(len(x), -1)
+
+    def fit(self, x):
+        x = self._flat(x)
+        if self.n_components > min(x.shape):
+            raise ValueError(f"Expected `n_components` <= {min(x.shape)} for data of shape {x.shape}. Received: {self.n_components}")
+        self.mean = x.mean(axis=0)
+        _, singular, vt = np.linalg.svd(x - self.mean, full_matrices=False)
+        self.all_variances = singular**2 / (len(x) - 1)
+        self.components = vt[: self.n_components]
+        self.explained_variance = self.all_variances[: self.n_components]
+        return self
+
+    def _check_fitted(self):
+        if self.mean is None:
+            raise RuntimeError("This PCA is not fitted yet: call fit(x) first")
+
+    def transform(self, x):
+        self._check_fitted()
+        return (self._flat(x) - self.mean) @ self.components.T
+
+    def inverse_transform(self, codes):
+        self._check_fitted()
+        codes = np.asarray(codes, np.float64)
+        if codes.ndim != 2 or codes.shape[1] != self.n_components:
+            raise ValueError(f"Expected `codes` of shape (n, {self.n_components}). Received: codes.shape={codes.shape}")
+        return codes @ self.components + self.mean
+
+
+def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k=5, block=2000):
+    """Accuracy of a k-nearest-neighbour vote in a code space: how well the codes keep the
+    classes apart (the book's measure of a 2-D latent map)."""
+    train_codes, test_codes = np.asarray(train_codes, np.float64), np.asarray(test_codes, np.float64)
+    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    if not 1 <= k <= len(train_codes):
+        raise ValueError(f"Expected `k` in [1, {len(train_codes)}]. Received: k={k}")
+    correct = 0
+    for start in range(0, len(test_codes), block):
+        part = test_codes[start : start + block]
+        d = np.sum(part**2, 1)[:, None] - 2 * part @ train_codes.T + np.sum(train_codes**2, 1)[None]
+        nearest = np.argpartition(d, k - 1, axis=1)[:, :k]
+        votes = train_labels[nearest]
+        predicted = np.array([np.bincount(v).argmax() for v in votes])
+        correct += int(np.sum(predicted == test_labels[start : start + block]))
+    return correct / len(test_codes)
