@@ -13,6 +13,7 @@ GAN (chapter 4), for densities given on a uniform grid with spacing `dx`:
 * `optimal_discriminator`: D*(x) = p_data(x) / (p_data(x) + p_g(x));
 * `gan_value`: V(G, D) = E_data[log D(x)] + E_g[log(1 - D(x))];
 * `jensen_shannon`: JSD(p || q) in nats, so that V(G, D*) = -log 4 + 2 JSD(p_data || p_g);
+* `wasserstein_1d`: the earth mover's distance W1(p, q) = integral of |F_p - F_q| in 1-D;
 * `generator_loss_gradients`: the gradients of the saturating and non-saturating
   generator losses with respect to the discriminator's logit, as functions of D(G(z)).
 """
@@ -26,6 +27,7 @@ __all__ = [
     "gradient_estimates",
     "jensen_shannon",
     "optimal_discriminator",
+    "wasserstein_1d",
 ]
 
 
@@ -67,6 +69,12 @@ def jensen_shannon(p, q, dx):
         kl_pm = np.where(p > 0, p * np.log(p / m), 0.0)
         kl_qm = np.where(q > 0, q * np.log(q / m), 0.0)
     return float(0.5 * np.sum(kl_pm + kl_qm) * dx)
+
+
+def wasserstein_1d(p, q, dx):
+    """W1(p, q) = integral |F_p(x) - F_q(x)| dx for densities on a 1-D grid (the CDFs by cumulative sums)."""
+    p, q = _pair(p, q)
+    return float(np.sum(np.abs(np.cumsum(p) - np.cumsum(q)) * dx) * dx)
 
 
 def generator_loss_gradients(d):

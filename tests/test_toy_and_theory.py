@@ -69,6 +69,19 @@ def test_jensen_shannon_bounds():
         theory.jensen_shannon(p, q[:-1], DX)
 
 
+def test_wasserstein_is_the_shift_between_translated_densities_where_jsd_saturates():
+    p = norm.pdf(GRID, 0.0, 0.1)
+    for shift in (0.5, 2.0, 5.0):
+        q = norm.pdf(GRID, shift, 0.1)
+        # Moving all the mass by `shift` costs exactly `shift`; the grid's rectangle rule is exact to ~1e-6.
+        assert theory.wasserstein_1d(p, q, DX) == pytest.approx(shift, abs=1e-3)
+        if shift >= 2.0:  # 20 standard deviations apart: the supports are disjoint and JSD is stuck at log 2
+            assert theory.jensen_shannon(p, q, DX) == pytest.approx(np.log(2), abs=1e-9)
+    # 5 standard deviations apart the densities still overlap a little: JSD is just below log 2.
+    assert 0.6 < theory.jensen_shannon(p, norm.pdf(GRID, 0.5, 0.1), DX) < np.log(2) - 0.01
+    assert theory.wasserstein_1d(p, p, DX) == 0.0
+
+
 def test_generator_loss_gradients_match_finite_differences():
     logits = np.linspace(-6, 6, 25)
     d = 1 / (1 + np.exp(-logits))
