@@ -18,6 +18,8 @@ Samples, in the feature space of the book's MNIST classifier:
 Reconstructions and denoising: `psnr` and `ssim` (scikit-image).
 """
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 from scipy.special import logsumexp
@@ -111,10 +113,14 @@ def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2):
             f"Expected means of one shape (d,) and covariances (d, d). Received: mu1 {mu1.shape}, "
             f"mu2 {mu2.shape}, sigma1 {sigma1.shape}, sigma2 {sigma2.shape}"
         )
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():  # near-singular product: regularize, as the FID reference code does
-        offset = np.eye(len(mu1)) * 1e-6
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    # ReLU features that are zero for every image make the covariances singular; sqrtm then
+    # warns but still returns the root of the non-singular part, which is what we want.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if not np.isfinite(covmean).all():  # near-singular product: regularize, as the FID reference code does
+            offset = np.eye(len(mu1)) * 1e-6
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     covmean = covmean.real
     distance = np.sum((mu1 - mu2) ** 2) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean)
     return float(max(distance, 0.0))
