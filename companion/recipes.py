@@ -84,8 +84,8 @@ RECIPES = {
         Recipe("mlp_gan", "gan", lambda seed: MLPGAN(seed=seed), epochs=30, batch_size=128),
         Recipe("dcgan", "gan", lambda seed: DCGAN(seed=seed), epochs=8, batch_size=128),
         Recipe("conditional_gan", "gan", lambda seed: ConditionalGAN(seed=seed), epochs=10, batch_size=128, conditional=True),
-        Recipe("denoiser", "denoiser", lambda seed: Denoiser(seed=seed), epochs=8, batch_size=128),
         Recipe("wgan_gp", "gan", lambda seed: WGANGP(seed=seed), epochs=8, batch_size=320),
+        Recipe("denoiser", "denoiser", lambda seed: Denoiser(seed=seed), epochs=8, batch_size=128),
     ]
 }
 
