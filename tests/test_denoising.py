@@ -83,7 +83,9 @@ def test_denoiser_learns_and_round_trips(clean, tmp_path):
     before = metrics.psnr(clean[:64], model.denoise(noisy))
     model.fit(clean, batch_size=32, epochs=6, verbose=0)
     after = metrics.psnr(clean[:64], model.denoise(noisy))
-    assert after > before + 3.0
+    # A blank image is a cheap first answer (about 10 dB); the model must beat it clearly.
+    blank = metrics.psnr(clean[:64], np.zeros_like(clean[:64]))
+    assert after > max(before, blank) + 2.0, (before, blank, after)
     model.save(tmp_path / "d.keras")
     loaded = keras.saving.load_model(tmp_path / "d.keras", safe_mode=True)
     np.testing.assert_array_equal(loaded.denoise(noisy[:4]), model.denoise(noisy[:4]))

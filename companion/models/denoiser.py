@@ -2,8 +2,8 @@
 
 Trained on clean images only: while training, the model adds Gaussian noise of standard
 deviation `noise_std` to its input and clips it to [0, 1] (a `GaussianNoise` layer, active
-only in training, then a clip); the loss is the mean squared error against the clean
-image, which is what PSNR measures. At inference the noise layer is the identity, so
+only in training, then a clip); the loss is the cross-entropy of the clean image's pixels
+under the predicted ones (grey levels as targets), computed from logits. At inference the noise layer is the identity, so
 `model.denoise(noisy)` sees the noisy image as given.
 
 Architecture (a small U-Net): Conv 3x3 `filters[0]` at 28x28 -> Conv 3x3 stride 2
@@ -54,14 +54,22 @@ class Denoiser(keras.Model):
         u28 = layers.Conv2DTranspose(f0, 3, strides=2, padding="same", activation="relu", name="up28")(u14)
         u28 = layers.Concatenate()([u28, c28])
         logits = layers.Conv2D(1, 3, padding="same", name="logits")(u28)
-        return keras.Model(images, layers.Activation("sigmoid")(logits), name="unet")
+        return keras.Model(images, logits, name="unet")
 
     def call(self, inputs, training=False):
-        return self.network(ops.reshape(inputs, (-1, *_checks.IMAGE_SHAPE)), training=training)
+        # Logits while training (the loss needs them), pixel values in [0, 1] otherwise.
+        logits = self.network(ops.reshape(inputs, (-1, *_checks.IMAGE_SHAPE)), training=training)
+        return logits if training else ops.sigmoid(logits)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # Cross-entropy on the logits, not the squared error through a sigmoid: once the
+        # sigmoid saturates near 0 (a blank image is a cheap first answer), the squared
+        # error's gradient vanishes and training stalls there; the cross-entropy's
+        # gradient, sigmoid(logit) - x, does not.
         clean = ops.reshape(x, (-1, *_checks.IMAGE_SHAPE))
-        per_example = ops.mean(ops.square(y_pred - clean), axis=(1, 2, 3))
+        if not training:
+            y_pred = ops.log(ops.clip(y_pred, 1e-7, 1 - 1e-7) / (1 - ops.clip(y_pred, 1e-7, 1 - 1e-7)))
+        per_example = ops.mean(ops.softplus(y_pred) - clean * y_pred, axis=(1, 2, 3))
         if sample_weight is None:
             return ops.mean(per_example)
         sample_weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
