@@ -408,12 +408,7 @@ class ARVAE(VAE):
         self.direct = bool(direct)
         super().__init__(latent_dim=latent_dim, **kwargs)
 
-    def build_encoder(self):
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
-        h = layers.Flatten()(images)
-        for layer in _mlp(self.hidden_units, "encoder"):
-            h = layer(h)
-        return keras.Model(images, layers.Dense(2 * self.latent_dim, name="mean_logvar")(h), name="encoder")
+    build_encoder = MLPVAE.build_encoder  # the same MLP encoder, sized by `hidden_units`
 
     def build_decoder(self):
         from companion.models.made import MADE
