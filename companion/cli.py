@@ -2,11 +2,13 @@
 
     python -m companion train MODEL [--epochs N] [--seed S] [--backend B] [--out PATH]
     python -m companion evaluate MODEL [--weights PATH] [--json PATH]
+    python -m companion bench MODEL [--backend B] [--batch-size N] [--json PATH]
 
 `train` shows Keras's progress bar, writes an atomic checkpoint after every epoch and,
 with `--resume`, continues an interrupted run from it. When it finishes it saves the
 model to `--out` and writes the model card beside it. `evaluate` prints a table of the
-model's metrics and writes them as JSON. The same program is installed as `companion`.
+model's metrics and writes them as JSON. `bench` measures training images per second
+(`companion.benchmark`). The same program is installed as `companion`.
 """
 
 import argparse
@@ -53,6 +55,15 @@ def _parser():
     evaluate.add_argument("--json", type=Path, help="write the metrics here (default: print only)")
     evaluate.add_argument("--update-card", action="store_true", help="record the metrics in the model card beside the weights")
     evaluate.add_argument("--record-as", help="with --update-card: record under metrics[RECORD_AS] (e.g. a subset's figures)")
+
+    bench = commands.add_parser("bench", help="measure training images per second on one backend")
+    bench.add_argument("model", choices=NAMES)
+    bench.add_argument("--backend", choices=BACKENDS)
+    bench.add_argument("--batch-size", type=int, default=128)
+    bench.add_argument("--steps", type=int, default=20, help="steps per timed run")
+    bench.add_argument("--repeats", type=int, default=5, help="timed runs after one warm-up run; the median is reported")
+    bench.add_argument("--mixed-precision", action="store_true", help="train under the mixed_bfloat16 policy")
+    bench.add_argument("--json", help="write the result as JSON to this file, or to standard output with -")
     return parser
 
 
@@ -204,8 +215,24 @@ def evaluate(args, argv):
     return metrics
 
 
+def bench(args, argv):
+    from companion import benchmark
+
+    result = benchmark.throughput(
+        args.model, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats, mixed_precision=args.mixed_precision
+    )
+    if args.json == "-":
+        print(json.dumps(result))
+    else:
+        print(f"{args.model} on {result['backend']}: {result['images_per_second']:.0f} images/s "
+              f"(batch {args.batch_size}, median of {args.repeats})")
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     _set_backend(args.backend)
-    return {"train": train, "evaluate": evaluate}[args.command](args, argv)
+    return {"train": train, "evaluate": evaluate, "bench": bench}[args.command](args, argv)

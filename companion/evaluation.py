@@ -17,7 +17,7 @@ import numpy as np
 from companion import data, denoising, metrics
 from companion.models.classifier import feature_extractor
 
-__all__ = ["DENOISING_SIGMA", "classifier_features", "evaluate"]
+__all__ = ["DENOISING_SIGMA", "classifier_features", "evaluate", "predicted_labels"]
 
 DENOISING_SIGMA = 0.5
 
@@ -34,16 +34,22 @@ def classifier_features(classifier, images):
     return _predict(feature_extractor(classifier), images)
 
 
+def predicted_labels(classifier, images):
+    """The evaluation classifier's digit for each image in [0, 1]."""
+    images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+    return np.argmax(_predict(classifier, images), axis=1)
+
+
 def _conditional_accuracy(model, classifier, n, seed):
     labels = np.arange(n) % 10
     samples = model.generate(n, labels=labels, seed=seed)
-    return metrics.conditional_accuracy(np.argmax(_predict(classifier, samples), axis=1), labels)
+    return metrics.conditional_accuracy(predicted_labels(classifier, samples), labels)
 
 
 def evaluate(kind, model, x_test, y_test, x_train=None, classifier=None, k=1000, seed=0, progress=True):
     """Metrics of one model on test images in [0, 1] (see the module docstring)."""
     if kind == "classifier":
-        predicted = np.argmax(_predict(model, x_test.reshape(-1, 28, 28, 1)), axis=1)
+        predicted = predicted_labels(model, x_test)
         return {"test_accuracy": float(np.mean(predicted == y_test))}
     n = len(x_test)
     results = {"test_images": n}
@@ -70,7 +76,7 @@ def evaluate(kind, model, x_test, y_test, x_train=None, classifier=None, k=1000,
     if x_train is not None:
         results["nn_distance_median"] = float(np.median(metrics.nearest_neighbour_distance(samples[:1000], x_train)))
     if model.conditional:
-        predicted = np.argmax(_predict(classifier, samples), axis=1)
+        predicted = predicted_labels(classifier, samples)
         results["conditional_accuracy"] = metrics.conditional_accuracy(predicted, labels)
     return results
 

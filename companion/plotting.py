@@ -1,9 +1,10 @@
-"""Figures the chapters share: grids of images and bar charts of counts."""
+"""Figures and tables the chapters share: grids of images, 2-D latent maps coloured by
+label, and Markdown tables that the book renders as tables."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["image_grid"]
+__all__ = ["image_grid", "latent_scatter", "markdown_table"]
 
 
 def image_grid(images, labels=None, ncols=10, title=None, cell_size=0.9, cmap="gray_r"):
@@ -45,3 +46,59 @@ def image_grid(images, labels=None, ncols=10, title=None, cell_size=0.9, cmap="g
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def latent_scatter(z, labels, ax=None, title=None, max_points=5000, seed=0):
+    """Scatters 2-D latents coloured by their digit, with a legend.
+
+    Args:
+        z: `(n, 2)` latents (encoder means, PCA scores, ...).
+        labels: `(n,)` integer labels 0-9.
+        ax: matplotlib axes to draw on (a new figure when None).
+        max_points: at most this many points, a random subset, so the plot stays readable.
+
+    Returns:
+        The axes.
+    """
+    z = np.asarray(z)
+    labels = np.asarray(labels)
+    if z.ndim != 2 or z.shape[1] != 2 or labels.shape != (len(z),):
+        raise ValueError(f"Expected `z` of shape (n, 2) and `labels` of shape (n,). Received: {z.shape}, {labels.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5))
+    keep = np.random.default_rng(seed).permutation(len(z))[:max_points]
+    cmap = plt.get_cmap("tab10")
+    for digit in np.unique(labels):
+        chosen = keep[labels[keep] == digit]
+        ax.scatter(z[chosen, 0], z[chosen, 1], s=3, alpha=0.6, color=cmap(int(digit) % 10), label=str(digit))
+    ax.legend(markerscale=4, fontsize=8, ncol=2, loc="best", frameon=False)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def markdown_table(rows, headers, formats=None):
+    """A Markdown table (an `IPython.display.Markdown`, rendered as a table in notebooks and
+    in the book) of `rows`, sequences as long as `headers`.
+
+    Args:
+        rows: the table's rows.
+        headers: column titles.
+        formats: optional format specs per column (`"{:.2f}"`), or None to use `str`.
+    """
+    from IPython.display import Markdown
+
+    headers = list(headers)
+    formats = list(formats) if formats is not None else [None] * len(headers)
+    if len(formats) != len(headers):
+        raise ValueError(f"Expected {len(headers)} `formats`, one per header. Received: {len(formats)}")
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    for i, row in enumerate(rows):
+        row = list(row)
+        if len(row) != len(headers):
+            raise ValueError(f"Expected rows of {len(headers)} cells. Received: row {i} has {len(row)}")
+        cells = [(f.format(v) if (f and v is not None) else ("" if v is None else str(v))) for f, v in zip(formats, row)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return Markdown("\n".join(lines))

@@ -4,7 +4,9 @@
   mode collapse (Metz et al. 2017; Srivastava et al. 2017), with `mode_coverage` to count
   the modes a generator's samples reach;
 * `mixture_density`: the density of a 1-D or 2-D Gaussian mixture on a grid, for plots
-  and for the exact quantities of `companion.theory`.
+  and for the exact quantities of `companion.theory`;
+* `wave_series`: noisy sine waves of random frequency, amplitude and phase, the time
+  series of the FAQ chapter, with `dominant_frequency` to read a series' frequency back.
 
 Example:
 
@@ -15,7 +17,7 @@ Example:
 
 import numpy as np
 
-__all__ = ["mixture_density", "mode_coverage", "ring_centres", "ring_of_gaussians"]
+__all__ = ["dominant_frequency", "mixture_density", "mode_coverage", "ring_centres", "ring_of_gaussians", "wave_series"]
 
 
 def _positive(name, value, integer=False):
@@ -91,3 +93,41 @@ def mixture_density(x, means, stds, weights=None):
     squared = np.sum((x[:, None, :] - means[None]) ** 2, axis=-1)
     components = np.exp(-0.5 * squared / stds**2) / (2 * np.pi * stds**2) ** (d / 2)
     return components @ weights
+
+
+def wave_series(n, length=64, cycles=(1.0, 4.0), amplitude=(0.5, 1.5), noise=0.1, seed=None):
+    """`n` series a * sin(2 pi f t / length + phase) + noise, t = 0 .. length - 1.
+
+    Args:
+        n, length: number of series and values per series.
+        cycles: range of f, the number of cycles per series, drawn uniformly.
+        amplitude: range of a, drawn uniformly; the phase is uniform in [0, 2 pi).
+        noise: standard deviation of the Gaussian noise added to every value.
+
+    Returns:
+        `(series, f)`: float32 `(n, length)` and the `(n,)` cycles of each series.
+    """
+    _positive("n", n, integer=True)
+    _positive("length", length, integer=True)
+    if not 0 < cycles[0] <= cycles[1] < length / 2:
+        raise ValueError(f"Expected `cycles` (low, high) with 0 < low <= high < length / 2 = {length / 2}. Received: cycles={cycles!r}")
+    rng = np.random.default_rng(seed)
+    f = rng.uniform(*cycles, n)
+    a = rng.uniform(*amplitude, n)
+    phase = rng.uniform(0, 2 * np.pi, n)
+    t = np.arange(length)
+    series = a[:, None] * np.sin(2 * np.pi * f[:, None] * t / length + phase[:, None])
+    series += noise * rng.standard_normal(series.shape)
+    return series.astype("float32"), f
+
+
+def dominant_frequency(series, resolution=8):
+    """Cycles per series of each series' strongest frequency (the mean removed), read
+    from its spectrum zero-padded `resolution` times: `(n,)` floats."""
+    series = np.asarray(series, np.float64)
+    if series.ndim != 2 or series.shape[1] < 4:
+        raise ValueError(f"Expected `series` of shape (n, length) with length >= 4. Received: series.shape={series.shape}")
+    length = series.shape[1]
+    centred = series - series.mean(axis=1, keepdims=True)
+    power = np.abs(np.fft.rfft(centred, n=resolution * length, axis=1)) ** 2
+    return power.argmax(axis=1) / resolution

@@ -103,3 +103,26 @@ def test_evaluate_measures_vaes_and_gans(trained, tmp_path, mnist_dir, model, ke
     card = json.loads(out.with_suffix(".json").read_text())
     assert {k: card["metrics"][k] for k in keys} == pytest.approx(metrics, rel=1e-5, abs=1e-6)  # cards keep 6 decimals
     assert card["metrics"]["command"].startswith(f"python -m companion evaluate {model} --weights")
+
+
+def test_bench_reports_the_median_of_its_timed_runs(capsys, tmp_path):
+    import statistics
+
+    out = tmp_path / "bench.json"
+    result = cli.main(["bench", "mlp_vae", "--steps", "2", "--repeats", "3", "--batch-size", "32", "--json", str(out)])
+    assert len(result["runs"]) == 3 and result["images_per_second"] == statistics.median(result["runs"])
+    assert result["step_seconds"] == pytest.approx(32 / result["images_per_second"])
+    assert result["final_loss_finite"] and not result["mixed_precision"]
+    assert json.loads(out.read_text())["model"] == "mlp_vae"
+    assert "mlp_vae on" in capsys.readouterr().out
+
+
+def test_bench_in_a_subprocess_and_its_argument_checks():
+    import keras
+
+    from companion import benchmark
+
+    [result] = benchmark.compare_backends("mlp_gan", [keras.backend.backend()], batch_size=16, steps=2, repeats=2)
+    assert result["backend"] == keras.backend.backend() and result["model"] == "mlp_gan" and len(result["runs"]) == 2
+    with pytest.raises(ValueError, match="Expected `steps` to be a positive integer. Received: steps=0"):
+        benchmark.throughput("mlp_vae", steps=0)

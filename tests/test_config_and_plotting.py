@@ -42,3 +42,24 @@ def test_image_grid_rejects_bad_input():
         plotting.image_grid(np.zeros((3, 28, 28)), labels=[1, 2])
     with pytest.raises(ValueError, match=r"square single-channel images"):
         plotting.image_grid(np.zeros((3, 10)))
+
+
+def test_latent_scatter_draws_one_series_per_digit_and_caps_the_points():
+    rng = np.random.default_rng(0)
+    z, labels = rng.normal(size=(900, 2)), np.arange(900) % 3
+    ax = plotting.latent_scatter(z, labels, max_points=300)
+    offsets = [collection.get_offsets() for collection in ax.collections]
+    assert len(offsets) == 3 and sum(len(o) for o in offsets) == 300
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0", "1", "2"]
+    # Every drawn point is one of the inputs, in the series of its own label.
+    for digit, points in enumerate(offsets):
+        assert all(labels[np.flatnonzero((z == p).all(axis=1))[0]] == digit for p in points[:20])
+    with pytest.raises(ValueError, match=r"Expected `z` of shape \(n, 2\)"):
+        plotting.latent_scatter(np.zeros((5, 3)), np.zeros(5))
+
+
+def test_markdown_table_formats_each_column():
+    table = plotting.markdown_table([("a|b", 1.23456, None), ("c", 2.0, 3)], ["name", "x", "y"], [None, "{:.2f}", "{:d}"])
+    assert table.data.splitlines() == ["| name | x | y |", "| --- | --- | --- |", "| a\\|b | 1.23 |  |", "| c | 2.00 | 3 |"]
+    with pytest.raises(ValueError, match="Expected rows of 3 cells. Received: row 0 has 2"):
+        plotting.markdown_table([(1, 2)], ["a", "b", "c"])

@@ -4,6 +4,7 @@
   autoregressive decoder is a `MADE`, `companion.models.made`);
 * `MLPGAN`, `DCGAN`, `ConditionalGAN`, `WGANGP` (`companion.models.gan`);
 * `Denoiser`, a small U-Net trained to remove Gaussian noise (`companion.models.denoiser`);
+* `SeriesVAE`, a VAE with a Gaussian likelihood for 1-D time series (`companion.models.series`);
 * `VectorGAN` and `Autoencoder`, small models for the theory chapters (`companion.models.toy`).
 
 `MLPVAE` and `MLPGAN` are the source chapter's models, sized as there, made correct.
@@ -12,6 +13,7 @@
 from companion.models.denoiser import Denoiser
 from companion.models.gan import DCGAN, GAN, MLPGAN, WGANGP, ConditionalGAN, GANOptimizers
 from companion.models.made import MADE
+from companion.models.series import SeriesVAE
 from companion.models.toy import Autoencoder, VectorGAN
 from companion.models.vae import ARVAE, VAE, ConditionalVAE, ConvVAE, MLPVAE
 
@@ -28,6 +30,7 @@ __all__ = [
     "MADE",
     "MLPGAN",
     "MLPVAE",
+    "SeriesVAE",
     "VAE",
     "VectorGAN",
     "WGANGP",

@@ -268,8 +268,13 @@ class VAE(SeedStateMixin, keras.Model):
         return config
 
 
-def _mlp(units, name):
-    return [layers.Dense(u, activation="relu", name=f"{name}_dense_{i}") for i, u in enumerate(units)]
+def _mlp(units, name, dropout=0.0):
+    stack = []
+    for i, u in enumerate(units):
+        stack.append(layers.Dense(u, activation="relu", name=f"{name}_dense_{i}"))
+        if dropout:
+            stack.append(layers.Dropout(dropout, name=f"{name}_dropout_{i}"))
+    return stack
 
 
 @keras.saving.register_keras_serializable(package="companion")
@@ -280,30 +285,38 @@ class MLPVAE(VAE):
 
     Args:
         hidden_units: the encoder's hidden layers; the decoder mirrors them.
+        dropout: dropout rate after every hidden layer while training (0 for none), a
+            regularizer the overfitting experiment of the FAQ chapter measures.
         **kwargs: `latent_dim`, `beta`, `kl_warmup_steps`, `seed` (see `VAE`).
     """
 
-    def __init__(self, latent_dim=2, hidden_units=(64, 32), **kwargs):
+    def __init__(self, latent_dim=2, hidden_units=(64, 32), dropout=0.0, **kwargs):
         self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
+        self.dropout = _checks.non_negative("dropout", dropout)
+        if self.dropout >= 1.0:
+            raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
         super().__init__(latent_dim=latent_dim, **kwargs)
 
     def build_encoder(self):
         images = keras.Input(_checks.IMAGE_SHAPE, name="images")
         h = layers.Flatten()(images)
-        for layer in _mlp(self.hidden_units, "encoder"):
+        for layer in _mlp(self.hidden_units, "encoder", getattr(self, "dropout", 0.0)):
             h = layer(h)
         return keras.Model(images, layers.Dense(2 * self.latent_dim, name="mean_logvar")(h), name="encoder")
 
     def build_decoder(self):
         z = keras.Input((self.latent_dim,), name="z")
         h = z
-        for layer in _mlp(self.hidden_units[::-1], "decoder"):
+        for layer in _mlp(self.hidden_units[::-1], "decoder", self.dropout):
             h = layer(h)
         logits = layers.Reshape(_checks.IMAGE_SHAPE)(layers.Dense(_checks.IMAGE_PIXELS, name="logits")(h))
         return keras.Model(z, logits, name="decoder")
 
     def get_config(self):
-        return {**super().get_config(), "hidden_units": list(self.hidden_units)}
+        config = {**super().get_config(), "hidden_units": list(self.hidden_units)}
+        if self.dropout:
+            config["dropout"] = self.dropout
+        return config
 
 
 @keras.saving.register_keras_serializable(package="companion")

@@ -18,9 +18,9 @@ import importlib
 
 import keras
 
-from companion.training.callbacks import GeneratorSnapshots, NaNGuard, ResumableCheckpoint, resume_training
+from companion.training.callbacks import ELBOHistory, GeneratorSnapshots, NaNGuard, ResumableCheckpoint, resume_training
 
-__all__ = ["GeneratorSnapshots", "NaNGuard", "ResumableCheckpoint", "backend_module", "gan_train_step", "input_gradient", "resume_training"]
+__all__ = ["ELBOHistory", "GeneratorSnapshots", "NaNGuard", "ResumableCheckpoint", "backend_module", "gan_train_step", "input_gradient", "resume_training"]
 
 
 @functools.cache

@@ -28,7 +28,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-__all__ = ["GeneratorSnapshots", "NaNGuard", "ResumableCheckpoint", "read_progress", "resume_training", "save_for_inference"]
+__all__ = ["ELBOHistory", "GeneratorSnapshots", "NaNGuard", "ResumableCheckpoint", "read_progress", "resume_training", "save_for_inference"]
 
 PROGRESS_ENTRY = "progress.json"
 
@@ -241,3 +241,31 @@ class GeneratorSnapshots(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 in self.epochs:
             self._take(epoch + 1)
+
+
+class ELBOHistory(keras.callbacks.Callback):
+    """Measures a VAE's negative ELBO on fixed training and test images after each epoch,
+    to watch the gap between them open (overfitting) or stay shut.
+
+    Both sets are scored with the same fixed noise (`seed`) at every epoch, so the curves
+    move only because the model does. After `fit`, `history` maps `"train"` and `"test"`
+    to lists of the mean negative ELBO per image (nats), one entry per epoch.
+
+    Example:
+
+    >>> tracker = ELBOHistory(x_train_binary[:1000], x_test_binary[:1000])
+    >>> vae.fit(x_train_binary[:1000], epochs=100, callbacks=[tracker])
+    >>> tracker.history["test"][-1] - tracker.history["train"][-1]   # the generalization gap
+    """
+
+    def __init__(self, x_train, x_test, seed=0):
+        super().__init__()
+        self.sets = {"train": np.asarray(x_train, np.float32), "test": np.asarray(x_test, np.float32)}
+        self.seed = seed
+        self.history = {"train": [], "test": []}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
+        for name, x in self.sets.items():
+            self.history[name].append(float(-np.mean(self.model.elbo_terms(x, seed=self.seed)["elbo"])))

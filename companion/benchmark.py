@@ -1,0 +1,93 @@
+"""Training throughput of the book's models, measured the same way on every backend.
+
+`throughput(name)` trains the model of a recipe (`companion.recipes`) on real MNIST
+batches: one warm-up run (tracing and compilation), then `repeats` timed runs of `steps`
+steps each; it reports the median images per second. `compare_backends` runs it in a fresh
+Python process per backend (a process can load only one Keras backend) through the command
+line, `python -m companion bench NAME --backend B --json -`.
+
+Example:
+
+>>> from companion import benchmark
+>>> benchmark.throughput("mlp_vae", batch_size=128)["images_per_second"]
+>>> benchmark.compare_backends("mlp_vae", ["tensorflow", "jax", "torch"])
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+__all__ = ["compare_backends", "throughput"]
+
+
+def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_precision=False, seed=0):
+    """Median training images per second of recipe `name` on the active backend.
+
+    Args:
+        name: a recipe name (`companion.recipes.RECIPES`).
+        batch_size: images per step.
+        steps: steps per timed run; `repeats` timed runs follow one warm-up run.
+        images: MNIST training images to draw batches from (default: `batch_size * steps`).
+        mixed_precision: train under Keras's `mixed_bfloat16` policy.
+
+    Returns:
+        dict with `model`, `backend`, `batch_size`, `images_per_second` (median),
+        `step_seconds` (median), `runs` (images per second of each timed run),
+        `mixed_precision` and `final_loss_finite`.
+    """
+    import keras
+    import numpy as np
+
+    from companion import data, recipes
+
+    for arg, value in (("batch_size", batch_size), ("steps", steps), ("repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"Expected `{arg}` to be a positive integer. Received: {arg}={value!r}")
+    recipe = recipes.get(name)
+    previous = keras.config.dtype_policy()
+    if mixed_precision:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(seed)
+        model = recipe.build(seed)
+        (x_train, y_train), _ = data.load_mnist()
+        n = images or batch_size * steps
+        batches = recipe.batches(data.scale(x_train[:n]), y_train[:n], batch_size=batch_size, seed=seed)
+        recipe.compile(model, steps_per_epoch=len(batches), epochs=1)
+        model.fit(batches, epochs=1, steps_per_epoch=min(steps, len(batches)), verbose=0)  # warm-up
+        runs, logs = [], None
+        for _ in range(repeats):
+            start = time.perf_counter()
+            logs = model.fit(batches, epochs=1, steps_per_epoch=min(steps, len(batches)), verbose=0).history
+            runs.append(min(steps, len(batches)) * batch_size / (time.perf_counter() - start))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    final = [float(values[-1]) for values in logs.values()]
+    median = statistics.median(runs)
+    return {
+        "model": name,
+        "backend": keras.backend.backend(),
+        "batch_size": batch_size,
+        "mixed_precision": bool(mixed_precision),
+        "images_per_second": median,
+        "step_seconds": batch_size / median,
+        "runs": runs,
+        "final_loss_finite": bool(np.all(np.isfinite(final))),
+    }
+
+
+def compare_backends(name, backends=("tensorflow", "jax", "torch"), batch_size=128, steps=20, repeats=5, timeout=900):
+    """`throughput(name, ...)` on each backend, each in its own process: a list of dicts."""
+    results = []
+    for backend in backends:
+        command = [sys.executable, "-m", "companion", "bench", name, "--backend", backend, "--batch-size", str(batch_size),
+                   "--steps", str(steps), "--repeats", str(repeats), "--json", "-"]
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed with exit status {done.returncode}:\n{done.stderr[-2000:]}")
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return results
