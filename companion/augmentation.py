@@ -72,6 +72,15 @@ def shift_rotate(images, copies=1, max_shift=2.0, max_degrees=15.0, seed=0):
     return np.clip(out, 0.0, 1.0)[..., None]
 
 
+def _epochs_of(n, total, seed):
+    """`total` indices into `n` examples: shuffled passes over all of them, one after
+    another, so that a few small examples make one long epoch (Keras's per-epoch overhead
+    would otherwise dominate hundreds of tiny epochs)."""
+    rng = np.random.default_rng(seed)
+    passes = -(-total // n)
+    return np.concatenate([rng.permutation(n) for _ in range(passes)])[:total]
+
+
 def generated_examples(x, y, copies, seed=0, steps=1500, batch_size=32, latent_dim=4):
     """Trains a small conditional VAE on `(x, y)` only, then draws `copies` images per
     labelled image with the same label distribution: `(images, labels)`.
@@ -86,10 +95,11 @@ def generated_examples(x, y, copies, seed=0, steps=1500, batch_size=32, latent_d
     keras.utils.set_random_seed(seed)
     vae = ConditionalVAE(latent_dim=latent_dim, hidden_units=(256, 128), seed=seed)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    order = _epochs_of(len(x), steps * batch_size, seed)
     batches = data.MNISTBatches(
-        x, y, batch_size=min(batch_size, len(x)), binarize="dynamic", labels_as_input=True, seed=seed
+        x[order], y[order], batch_size=batch_size, shuffle=False, binarize="dynamic", labels_as_input=True, seed=seed
     )
-    vae.fit(batches, epochs=max(1, round(steps / len(batches))), verbose=0)
+    vae.fit(batches, epochs=1, verbose=0)
     labels = np.repeat(y, _checks.positive_int("copies", copies))
     return vae.generate(len(labels), labels=labels, seed=seed + 1), labels
 
@@ -108,7 +118,7 @@ def build_small_classifier(seed=None):
 
 
 def train_and_test(x, y, x_test, y_test, steps=400, batch_size=64, seed=0):
-    """Trains `build_small_classifier` for about `steps` steps on `(x, y)`; returns its test accuracy."""
+    """Trains `build_small_classifier` for `steps` steps on `(x, y)`; returns its test accuracy."""
     x = _checks.images("x", x)
     y = _checks.labels("y", y, 10, n=len(x))
     keras.utils.set_random_seed(seed)
@@ -118,9 +128,8 @@ def train_and_test(x, y, x_test, y_test, steps=400, batch_size=64, seed=0):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    batch_size = min(batch_size, len(x))
-    epochs = max(1, round(steps * batch_size / len(x)))
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
+    order = _epochs_of(len(x), steps * batch_size, seed)
+    model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     return float(model.evaluate(_checks.images("x_test", x_test), y_test, batch_size=1000, verbose=0)[1])
 
 

@@ -1,4 +1,4 @@
-"""The command line: train and evaluate the book's models.
+"""The command line: train, evaluate and benchmark the book's models.
 
     python -m companion train MODEL [--epochs N] [--seed S] [--backend B] [--out PATH]
     python -m companion evaluate MODEL [--weights PATH] [--json PATH]

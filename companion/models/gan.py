@@ -138,13 +138,14 @@ class GAN(SeedStateMixin, keras.Model):
     def generate_images(self, z, labels=None, training=False):
         """Backend tensors in, backend tensors out: G(z) as images in [0, 1]."""
         inputs = [z, self._one_hot(labels)] if self.conditional else z
-        return self.generator(inputs, training=training)
+        # float32 outputs, also under a mixed-precision policy, so the losses are computed in float32
+        return ops.cast(self.generator(inputs, training=training), "float32")
 
     def discriminate(self, images, labels=None, training=False):
         """D's logits, `(n,)`."""
         images = ops.reshape(images, (-1, *self.data_shape))
         inputs = [images, self._one_hot(labels)] if self.conditional else images
-        return ops.reshape(self.discriminator(inputs, training=training), (-1,))
+        return ops.reshape(ops.cast(self.discriminator(inputs, training=training), "float32"), (-1,))
 
     def call(self, inputs, training=False):
         if self.conditional:

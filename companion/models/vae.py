@@ -106,11 +106,13 @@ class VAE(SeedStateMixin, keras.Model):
 
     def _encode(self, images, labels):
         h = self.encoder([images, self._one_hot(labels)] if self.conditional else images)
-        mean, logvar = ops.split(h, 2, axis=-1)  # the source's tensor.split does not exist
+        # float32 from here on, also under a mixed-precision policy: the noise, the KL and
+        # the likelihood need the precision, the networks inside do not.
+        mean, logvar = ops.split(ops.cast(h, "float32"), 2, axis=-1)  # the source's tensor.split does not exist
         return mean, logvar
 
     def _decode(self, z, labels):
-        return self.decoder([z, self._one_hot(labels)] if self.conditional else z)
+        return ops.cast(self.decoder([z, self._one_hot(labels)] if self.conditional else z), "float32")
 
     def _reparameterize(self, mean, logvar, noise=None):
         if noise is None:
@@ -438,7 +440,7 @@ class ARVAE(VAE):
         raise TypeError("ARVAE's decoder also needs the pixels drawn so far: use `decode` to sample")
 
     def _likelihood_logits(self, z, labels, images):
-        return self.decoder([z, images])
+        return ops.cast(self.decoder([z, images]), "float32")
 
     def decode(self, z, labels=None, return_logits=False, batch_size=1000, seed=None):
         """Draws images pixel by pixel given latents; returns, for each pixel, the
