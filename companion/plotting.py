@@ -94,11 +94,12 @@ def markdown_table(rows, headers, formats=None):
     formats = list(formats) if formats is not None else [None] * len(headers)
     if len(formats) != len(headers):
         raise ValueError(f"Expected {len(headers)} `formats`, one per header. Received: {len(formats)}")
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    escape = lambda text: str(text).replace("|", "\\|")
+    lines = ["| " + " | ".join(map(escape, headers)) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
     for i, row in enumerate(rows):
         row = list(row)
         if len(row) != len(headers):
             raise ValueError(f"Expected rows of {len(headers)} cells. Received: row {i} has {len(row)}")
         cells = [(f.format(v) if (f and v is not None) else ("" if v is None else str(v))) for f, v in zip(formats, row)]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append("| " + " | ".join(map(escape, cells)) + " |")
     return Markdown("\n".join(lines))

@@ -126,3 +126,16 @@ def test_bench_in_a_subprocess_and_its_argument_checks():
     assert result["backend"] == keras.backend.backend() and result["model"] == "mlp_gan" and len(result["runs"]) == 2
     with pytest.raises(ValueError, match="Expected `steps` to be a positive integer. Received: steps=0"):
         benchmark.throughput("mlp_vae", steps=0)
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("name", ["mlp_vae", "mlp_gan"])
+def test_mixed_precision_training_stays_finite_and_restores_the_policy(name):
+    import keras
+
+    from companion import benchmark
+
+    before = keras.config.dtype_policy().name
+    result = benchmark.throughput(name, batch_size=16, steps=2, repeats=1, mixed_precision=True)
+    assert result["mixed_precision"] and result["final_loss_finite"]
+    assert keras.config.dtype_policy().name == before

@@ -59,7 +59,7 @@ def test_latent_scatter_draws_one_series_per_digit_and_caps_the_points():
 
 
 def test_markdown_table_formats_each_column():
-    table = plotting.markdown_table([("a|b", 1.23456, None), ("c", 2.0, 3)], ["name", "x", "y"], [None, "{:.2f}", "{:d}"])
-    assert table.data.splitlines() == ["| name | x | y |", "| --- | --- | --- |", "| a\\|b | 1.23 |  |", "| c | 2.00 | 3 |"]
+    table = plotting.markdown_table([("a|b", 1.23456, None), ("c", 2.0, 3)], ["name", "x", "|y|"], [None, "{:.2f}", "{:d}"])
+    assert table.data.splitlines() == ["| name | x | \\|y\\| |", "| --- | --- | --- |", "| a\\|b | 1.23 |  |", "| c | 2.00 | 3 |"]
     with pytest.raises(ValueError, match="Expected rows of 3 cells. Received: row 0 has 2"):
         plotting.markdown_table([(1, 2)], ["a", "b", "c"])
