@@ -102,3 +102,13 @@ def test_evaluate_denoiser_reports_the_gain_over_the_better_filter(clean, mnist)
     assert results["sigma"] == evaluation.DENOISING_SIGMA == 0.5
     with pytest.raises(ValueError, match="Received: x_train=None"):
         evaluation.evaluate("denoiser", model, clean[:50], None)
+
+
+def test_denoiser_bottleneck_convolutions_add_residual_layers(tmp_path):
+    plain, deeper = Denoiser(filters=(4, 8), seed=0), Denoiser(filters=(4, 8), bottleneck_convs=2, seed=0)
+    # Each extra 3x3 convolution at 7x7 maps 8 channels to 8: 9 * 8 * 8 weights and 8 biases.
+    assert deeper.count_params() - plain.count_params() == 2 * (9 * 8 * 8 + 8)
+    deeper.save(tmp_path / "deeper.keras")
+    assert keras.saving.load_model(tmp_path / "deeper.keras", safe_mode=True).bottleneck_convs == 2
+    with pytest.raises(ValueError, match="Expected `bottleneck_convs` to be a non-negative integer. Received: bottleneck_convs=-1"):
+        Denoiser(bottleneck_convs=-1)

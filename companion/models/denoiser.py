@@ -7,7 +7,8 @@ under the predicted ones (grey levels as targets), computed from logits. At infe
 `model.denoise(noisy)` sees the noisy image as given.
 
 Architecture (a small U-Net): Conv 3x3 `filters[0]` at 28x28 -> Conv 3x3 stride 2
-`filters[1]` (14x14) -> Conv 3x3 stride 2 `filters[1]` (7x7) -> ConvTranspose back to
+`filters[1]` (14x14) -> Conv 3x3 stride 2 `filters[1]` (7x7) [-> `bottleneck_convs` more
+Conv 3x3 at 7x7, residual, which widen the field of view to the whole digit] -> ConvTranspose back to
 14x14, concatenated with the 14x14 features -> ConvTranspose to 28x28, concatenated with
 the 28x28 features -> Conv 3x3 to one channel of logits; sigmoid.
 """
@@ -27,15 +28,17 @@ class Denoiser(keras.Model):
 
     Args:
         filters: channels at 28x28 and at the two coarser scales.
+        bottleneck_convs: extra 3x3 convolutions at 7x7, each added to its input.
         noise_std: standard deviation of the Gaussian noise added in training.
         seed: seed of that noise.
     """
 
-    def __init__(self, filters=(32, 64), noise_std=0.5, seed=None, **kwargs):
+    def __init__(self, filters=(32, 64), bottleneck_convs=0, noise_std=0.5, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = tuple(_checks.positive_int("filters", f) for f in filters)
         if len(self.filters) != 2:
             raise ValueError(f"Expected two `filters`. Received: filters={filters!r}")
+        self.bottleneck_convs = _checks.non_negative("bottleneck_convs", bottleneck_convs, integer=True)
         self.noise_std = _checks.non_negative("noise_std", noise_std)
         self.seed = seed
         self.network = self._build_network()
@@ -49,6 +52,8 @@ class Denoiser(keras.Model):
         c28 = layers.Conv2D(f0, 3, padding="same", activation="relu", name="conv28")(noisy)
         c14 = layers.Conv2D(f1, 3, strides=2, padding="same", activation="relu", name="conv14")(c28)
         c7 = layers.Conv2D(f1, 3, strides=2, padding="same", activation="relu", name="conv7")(c14)
+        for i in range(self.bottleneck_convs):
+            c7 = layers.Add()([c7, layers.Conv2D(f1, 3, padding="same", activation="relu", name=f"conv7_{i}")(c7)])
         u14 = layers.Conv2DTranspose(f1, 3, strides=2, padding="same", activation="relu", name="up14")(c7)
         u14 = layers.Concatenate()([u14, c14])
         u28 = layers.Conv2DTranspose(f0, 3, strides=2, padding="same", activation="relu", name="up28")(u14)
@@ -88,4 +93,7 @@ class Denoiser(keras.Model):
         return super().fit(x, y, *args, **_checks.fit_arguments(x, kwargs))
 
     def get_config(self):
-        return {**super().get_config(), "filters": list(self.filters), "noise_std": self.noise_std, "seed": self.seed}
+        config = {**super().get_config(), "filters": list(self.filters), "noise_std": self.noise_std, "seed": self.seed}
+        if self.bottleneck_convs:
+            config["bottleneck_convs"] = self.bottleneck_convs
+        return config
