@@ -42,10 +42,10 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
     import numpy as np
 
     from companion import data, recipes
+    from companion.models import _checks
 
-    for arg, value in (("batch_size", batch_size), ("steps", steps), ("repeats", repeats)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"Expected `{arg}` to be a positive integer. Received: {arg}={value!r}")
+    batch_size, steps, repeats = (_checks.positive_int(arg, value) for arg, value in
+                                  (("batch_size", batch_size), ("steps", steps), ("repeats", repeats)))
     recipe = recipes.get(name)
     previous = keras.config.dtype_policy()
     if mixed_precision:
@@ -57,12 +57,13 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
         n = images or batch_size * steps
         batches = recipe.batches(data.scale(x_train[:n]), y_train[:n], batch_size=batch_size, seed=seed)
         recipe.compile(model, steps_per_epoch=len(batches), epochs=1)
-        model.fit(batches, epochs=1, steps_per_epoch=min(steps, len(batches)), verbose=0)  # warm-up
+        steps = min(steps, len(batches))
+        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
         runs, logs = [], None
         for _ in range(repeats):
             start = time.perf_counter()
-            logs = model.fit(batches, epochs=1, steps_per_epoch=min(steps, len(batches)), verbose=0).history
-            runs.append(min(steps, len(batches)) * batch_size / (time.perf_counter() - start))
+            logs = model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0).history
+            runs.append(steps * batch_size / (time.perf_counter() - start))
     finally:
         keras.config.set_dtype_policy(previous)
     final = [float(values[-1]) for values in logs.values()]

@@ -73,8 +73,11 @@ class SeriesVAE(SeedStateMixin, keras.Model):
         self.nll_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
 
+    def _encode(self, x):
+        return ops.split(self.encoder(x), 2, axis=-1)
+
     def call(self, x, training=False):
-        mean, logvar = ops.split(self.encoder(x), 2, axis=-1)
+        mean, logvar = self._encode(x)
         z = mean + ops.exp(0.5 * logvar) * keras.random.normal(ops.shape(mean), seed=self.seed_generator)
         return {"mean": mean, "logvar": logvar, "x_mean": self.decoder(z)}
 
@@ -100,7 +103,7 @@ class SeriesVAE(SeedStateMixin, keras.Model):
 
     def encode(self, x):
         """Mean and log-variance of q(z | x), each `(n, latent_dim)`."""
-        mean, logvar = ops.split(self.encoder(ops.convert_to_tensor(self._series(x))), 2, axis=-1)
+        mean, logvar = self._encode(ops.convert_to_tensor(self._series(x)))
         return ops.convert_to_numpy(mean), ops.convert_to_numpy(logvar)
 
     def decode(self, z):
@@ -126,11 +129,11 @@ class SeriesVAE(SeedStateMixin, keras.Model):
 
     def negative_elbo(self, x, seed=0):
         """-ELBO per series, in nats, with one sample of z per series drawn from `seed`."""
-        mean, logvar = self.encode(x)
-        eps = np.random.default_rng(seed).standard_normal(mean.shape).astype("float32")
-        z = mean + np.exp(0.5 * logvar) * eps
-        nll = gaussian_nll(ops.convert_to_tensor(self._series(x)), self.decoder(ops.convert_to_tensor(z)), self.log_sigma)
-        return ops.convert_to_numpy(nll + gaussian_kl(ops.convert_to_tensor(mean), ops.convert_to_tensor(logvar)))
+        x = ops.convert_to_tensor(self._series(x))
+        mean, logvar = self._encode(x)
+        eps = ops.convert_to_tensor(np.random.default_rng(seed).standard_normal(ops.shape(mean)).astype("float32"))
+        nll = gaussian_nll(x, self.decoder(mean + ops.exp(0.5 * logvar) * eps), self.log_sigma)
+        return ops.convert_to_numpy(nll + gaussian_kl(mean, logvar))
 
     def get_config(self):
         config = super().get_config()
