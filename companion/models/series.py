@@ -34,6 +34,7 @@ __all__ = ["SeriesVAE", "gaussian_nll"]
 
 def gaussian_nll(x, mean, log_sigma):
     """-log N(x; mean, exp(log_sigma)^2) per example, summed over the last axis."""
+    x, mean, log_sigma = ops.convert_to_tensor(x), ops.convert_to_tensor(mean), ops.convert_to_tensor(log_sigma)
     return ops.sum(
         0.5 * ops.square((x - mean) * ops.exp(-log_sigma)) + log_sigma + 0.5 * math.log(2 * math.pi), axis=-1
     )
