@@ -100,6 +100,10 @@ def main():
             met = "(conditional)" if "conditional_accuracy" in m else check(m[key] <= TARGETS["best_vae_iw_nll"])
             lines.append(f"| {name} | {m['negative_elbo']:.2f} | {m[key]:.2f} | {key[len('iw_nll_k'):]} | {met} |")
         lines.append("")
+        for name, card in vaes.items():
+            gpu = card["metrics"].get("k5000_on_gpu")
+            if gpu:
+                lines += [f"On a GPU, {name}'s bound with k = 5000 is {gpu['iw_nll_k5000']:.2f} nats (`{gpu['command']}`).", ""]
 
     gans = {n: c for n, c in cards.items() if "fid" in c["metrics"]}
     lines += [

@@ -36,7 +36,9 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
     Returns:
         dict with `model`, `backend`, `batch_size`, `images_per_second` (median),
         `step_seconds` (median), `runs` (images per second of each timed run),
-        `mixed_precision` and `final_loss_finite`.
+        `mixed_precision`, `final_loss_finite` and `outputs_finite` (16 samples of a generative
+        model, or the outputs for 16 training images of the classifier and the denoiser, hold no
+        NaN or infinity).
     """
     import keras
     import numpy as np
@@ -64,6 +66,7 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
             start = time.perf_counter()
             logs = model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0).history
             runs.append(steps * batch_size / (time.perf_counter() - start))
+        outputs_finite = _outputs_finite(model, recipe, data.scale(x_train[:16]), y_train[:16])
     finally:
         keras.config.set_dtype_policy(previous)
     final = [float(values[-1]) for values in logs.values()]
@@ -77,7 +80,20 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
         "step_seconds": batch_size / median,
         "runs": runs,
         "final_loss_finite": bool(np.all(np.isfinite(final))),
+        "outputs_finite": outputs_finite,
     }
+
+
+def _outputs_finite(model, recipe, x, y):
+    """Whether the trained model's outputs are finite: samples of a generative model, else predictions."""
+    import keras
+    import numpy as np
+
+    if hasattr(model, "generate"):
+        outputs = model.generate(len(x), labels=y if recipe.conditional else None, seed=0)
+    else:
+        outputs = model.predict(x, verbose=0)
+    return bool(np.all(np.isfinite(keras.ops.convert_to_numpy(outputs))))
 
 
 def compare_backends(name, backends=("tensorflow", "jax", "torch"), batch_size=128, steps=20, repeats=5, timeout=900):

@@ -112,7 +112,7 @@ def test_bench_reports_the_median_of_its_timed_runs(capsys, tmp_path):
     result = cli.main(["bench", "mlp_vae", "--steps", "2", "--repeats", "3", "--batch-size", "32", "--json", str(out)])
     assert len(result["runs"]) == 3 and result["images_per_second"] == statistics.median(result["runs"])
     assert result["step_seconds"] == pytest.approx(32 / result["images_per_second"])
-    assert result["final_loss_finite"] and not result["mixed_precision"]
+    assert result["final_loss_finite"] and result["outputs_finite"] and not result["mixed_precision"]
     assert json.loads(out.read_text())["model"] == "mlp_vae"
     assert "mlp_vae on" in capsys.readouterr().out
 
@@ -126,6 +126,24 @@ def test_bench_in_a_subprocess_and_its_argument_checks():
     assert result["backend"] == keras.backend.backend() and result["model"] == "mlp_gan" and len(result["runs"]) == 2
     with pytest.raises(ValueError, match="Expected `steps` to be a positive integer. Received: steps=0"):
         benchmark.throughput("mlp_vae", steps=0)
+
+
+@pytest.mark.parametrize("name", ["conditional_gan", "classifier"])
+def test_the_outputs_check_sees_a_nan_weight(name):
+    """Samples (conditional ones here) or predictions: finite as built, not once a weight is NaN."""
+    import keras
+
+    from companion import benchmark, recipes
+
+    recipe = recipes.get(name)
+    model = recipe.build(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((4, 28, 28, 1)).astype("float32"), np.arange(4)
+    model(x) if name == "classifier" else model.generate(1, labels=[0])  # builds the weights
+    assert benchmark._outputs_finite(model, recipe, x, y)
+    weight = (model.generator if name == "conditional_gan" else model).weights[-1]
+    weight.assign(keras.ops.full(weight.shape, float("nan")))
+    assert not benchmark._outputs_finite(model, recipe, x, y)
 
 
 @pytest.mark.backend
