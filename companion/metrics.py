@@ -55,13 +55,15 @@ def negative_elbo(vae, x, labels=None, seed=0):
     return float(-np.mean(vae.elbo_terms(x, labels, seed=seed)["elbo"]))
 
 
-def importance_weighted_nll(vae, x, labels=None, k=1000, seed=0, batch_size=None, progress=False):
+def importance_weighted_nll(vae, x, labels=None, k=1000, seed=0, batch_size=None, progress=False, decode_batch_size=4096):
     """-log p(x) estimated with `k` importance samples from q(z | x), per image, in nats.
 
     log p(x) ~ log (1/k) sum_j p(x | z_j) p(z_j) / q(z_j | x),  z_j ~ q(z | x).
 
     Work is done in chunks of images x samples so that memory stays bounded: about
-    `batch_size * 784` floats of logits at a time (default: 65,536 decoded images).
+    `batch_size * 784` floats of logits at a time (default: 65,536 decoded images), each
+    chunk decoded `decode_batch_size` latents at a time (a convolutional decoder's
+    activations for 65,536 images at once would take tens of GB).
 
     Returns:
         An array `(n,)` of estimates; its mean is the figure to report.
@@ -70,6 +72,7 @@ def importance_weighted_nll(vae, x, labels=None, k=1000, seed=0, batch_size=None
 
     x, labels = vae._inputs(x, labels)
     k = _checks.positive_int("k", k)
+    decode_batch_size = _checks.positive_int("decode_batch_size", decode_batch_size)
     budget = batch_size or 65536
     images_per_chunk = max(1, min(len(x), budget // k))
     samples_per_chunk = max(1, min(k, budget // images_per_chunk))
@@ -93,7 +96,7 @@ def importance_weighted_nll(vae, x, labels=None, k=1000, seed=0, batch_size=None
             flat_z = z.reshape(n * m, d)
             flat_y = None if yb is None else np.repeat(yb, m)
             x_rep = np.repeat(xb, m, axis=0)
-            log_px_z = vae.log_likelihood(x_rep, flat_z, flat_y, batch_size=n * m).reshape(n, m).astype(np.float64)
+            log_px_z = vae.log_likelihood(x_rep, flat_z, flat_y, batch_size=min(n * m, decode_batch_size)).reshape(n, m).astype(np.float64)
             log_pz = -0.5 * np.sum(z.astype(np.float64) ** 2 + LOG_2PI, axis=-1)
             log_qz = -0.5 * np.sum(eps.astype(np.float64) ** 2 + LOG_2PI + logvar[:, None], axis=-1)
             log_weights.append(log_px_z + log_pz - log_qz)

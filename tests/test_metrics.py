@@ -124,3 +124,15 @@ def test_importance_weighted_bound_tightens_with_k(binary_test_images):
     # The k-sample bound tightens in expectation: -L_1 >= -L_10 >= -L_100 >= -log p(x).
     nll = {k: metrics.importance_weighted_nll(model, x, k=k, seed=2, batch_size=256).mean() for k in (1, 10, 100)}
     assert nll[100] < nll[10] < nll[1]
+
+
+@pytest.mark.backend
+def test_importance_weighted_bound_does_not_depend_on_how_it_is_batched(binary_test_images):
+    """Chunks of images x samples and the decoder's sub-batches change memory, not the figure."""
+    model = small_vae()
+    x = binary_test_images[:12]
+    whole = metrics.importance_weighted_nll(model, x, k=20, seed=3)
+    pieces = metrics.importance_weighted_nll(model, x, k=20, seed=3, batch_size=30, decode_batch_size=7)
+    np.testing.assert_allclose(pieces, whole, rtol=1e-5)
+    with pytest.raises(ValueError, match="decode_batch_size"):
+        metrics.importance_weighted_nll(model, x, k=2, decode_batch_size=0)
