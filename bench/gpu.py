@@ -64,24 +64,27 @@ def worker(args):
 def table(path):
     """The Markdown table of a results file: images per second, float32 and bf16, per backend and batch size."""
     rows = [json.loads(line) for line in open(path) if line.strip()]
-    cells = {}
+    cells = {}  # (model, backend, batch) -> {"fp32"|"bf16": result row}
     for r in rows:
-        key = (r["model"], r["backend"], r["batch_size"])
+        cells.setdefault((r["model"], r["backend"], r["batch_size"]), {})["bf16" if r["mixed_precision"] else "fp32"] = r
+
+    def shown(r):
+        if r is None:
+            return "-"
         if "error" in r:
-            value = "failed"
-        else:
-            value = f"{r['images_per_second']:,.0f}" + ("" if r["outputs_finite"] and r["final_loss_finite"] else " (NaN)")
-        cells.setdefault(key, {})["bf16" if r["mixed_precision"] else "fp32"] = value
+            return "failed"
+        return f"{r['images_per_second']:,.0f}" + ("" if r["outputs_finite"] and r["final_loss_finite"] else " (NaN)")
+
+    def measured(r):
+        return r is not None and "error" not in r
+
     devices = sorted({r["device"] for r in rows})
     lines = [f"Training images per second on {', '.join(devices)} (median of timed runs after a warm-up run).", "",
              "| model | backend | batch | float32 | bf16 mixed | bf16 / float32 |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for (model, backend, batch), v in cells.items():
-        fp32, bf16 = v.get("fp32", "-"), v.get("bf16", "-")
-        try:
-            ratio = f"{float(bf16.split()[0].replace(',', '')) / float(fp32.split()[0].replace(',', '')):.2f}"
-        except ValueError:
-            ratio = "-"
-        lines.append(f"| {model} | {backend} | {batch} | {fp32} | {bf16} | {ratio} |")
+        fp32, bf16 = v.get("fp32"), v.get("bf16")
+        ratio = f"{bf16['images_per_second'] / fp32['images_per_second']:.2f}" if measured(fp32) and measured(bf16) else "-"
+        lines.append(f"| {model} | {backend} | {batch} | {shown(fp32)} | {shown(bf16)} | {ratio} |")
     return "\n".join(lines)
 
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The GPU run behind bench/RESULTS.md's GPU figures, for the device machine of the developers'
+# The GPU run behind bench/results/gpu_h200.jsonl, for the device machine of the developers'
 # guide (JAX and PyTorch there, no TensorFlow or Keras). Before calling it, in the repository root:
 #   echo /.whl/ >> .git/info/exclude; echo /.mnist/ >> .git/info/exclude
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
