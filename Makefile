@@ -2,7 +2,7 @@
 #   make book   set up .venv, build the HTML book into _build/html
 #   make test   set up .venv, run every test (unit tests on all three Keras
 #               backends, nbval over every notebook in quick mode, the book build
-#               with warnings as errors)
+#               with warnings as errors, and the built site in headless Chromium)
 # Only Python 3.11 and access to the package registry are needed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -13,7 +13,10 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 COMPANION_MNIST_DIR ?= $(abspath ../shared/data/mnist)
 PYTEST_ENV := COMPANION_MNIST_DIR=$(COMPANION_MNIST_DIR)
 
-.PHONY: book test lock clean
+# apt-get needs root: sudo where the user is not root (CI runs as root).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: book book-full browser test lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), \
@@ -29,14 +32,26 @@ $(VENV)/.test-installed: $(VENV)/.book-installed
 	$(PIP) install --quiet -c constraints.txt -e ".[book,backends,test]"
 	@touch $@
 
+# The book from the outputs stored in the notebooks (no notebook is executed).
 book: $(VENV)/.book-installed
-	$(BIN)/jupyter-book build . --builder html
+	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo
 	@echo "The book is built. Open file://$(CURDIR)/_build/html/index.html"
 
+# Re-executes every notebook in full mode (stored outputs are replaced; about an hour on
+# two CPU cores), then builds the book.
+book-full: $(VENV)/.test-installed
+	cd chapters && for nb in *.ipynb; do ../$(BIN)/jupyter-execute --inplace --timeout=1800 $$nb || exit 1; done
+	$(MAKE) book
+
+# Headless Chromium and its driver for tests/test_browser.py, from Debian's packages.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 # The jax and torch runs take the tests marked `backend`; the last run (TensorFlow,
 # the default backend) takes every unit test, every notebook and the book build.
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed browser
 	$(PYTEST_ENV) KERAS_BACKEND=jax $(BIN)/pytest -m backend -q tests
 	$(PYTEST_ENV) KERAS_BACKEND=torch $(BIN)/pytest -m backend -q tests
 	$(PYTEST_ENV) KERAS_BACKEND=tensorflow COMPANION_QUICK=1 $(BIN)/pytest -q tests chapters \

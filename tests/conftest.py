@@ -1,6 +1,8 @@
 """Shared fixtures: where the real MNIST files are, and helpers to write IDX files."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,18 @@ def mnist(mnist_dir):
     from companion.data import load_mnist
 
     return load_mnist(mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def html(tmp_path_factory):
+    """The book built as the README builds it (`-W -n`: warnings fail), in a temporary folder."""
+    out = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(REPO_ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert result.returncode == 0, f"book build failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
+    return out / "_build" / "html"

@@ -67,3 +67,37 @@ def test_chapter_outputs_come_from_a_full_run(path):
     checked = [c for c in code if "nbval-check-output" in c["metadata"].get("tags", [])]
     assert checked, "tag the deterministic cells nbval-check-output so that CI compares them"
     assert all(c["outputs"] for c in checked)
+
+
+def _repository():
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())["repository"]
+    return config["url"], config["branch"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_first_code_cell_installs_the_companion_only_where_it_is_missing(path):
+    """On Colab or Binder the companion comes from the repository; a local checkout is left alone."""
+    nb = json.loads(path.read_text())
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    text = cell_text(first)
+    url, branch = _repository()
+    assert "remove-cell" in first["metadata"].get("tags", []), "the install cell is hidden in the book"
+    assert 'importlib.util.find_spec("companion") is None' in text, "it installs only when companion is not importable"
+    assert f'%pip install --quiet "companion @ git+{url}@{branch}"' in text, "it installs from _config.yml's repository"
+    assert not first["outputs"], "the full run found companion importable and installed nothing"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_figures_the_prose_refers_to_are_there(path):
+    nb = json.loads(path.read_text())
+    markdown = "\n".join(cell_text(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    figures = {}
+    for cell in nb["cells"]:
+        name = cell["metadata"].get("mystnb", {}).get("figure", {}).get("name") if cell["cell_type"] == "code" else None
+        if name:
+            figures[name] = any("image/png" in o.get("data", {}) for o in cell["outputs"])
+    lost = [name for name, shown in figures.items() if not shown]
+    assert not lost, f"figures that have lost their stored image: {lost}"
+    for name in re.findall(r"\{numref\}`(?:[^`<]*<)?([^`>]+)>?`", markdown):
+        assert name in figures, f"the prose refers to figure {name!r}, which no cell names"
+        assert figures[name], f"figure {name!r} has lost its stored image"
