@@ -87,17 +87,31 @@ def test_first_code_cell_installs_the_companion_only_where_it_is_missing(path):
     assert not first["outputs"], "the full run found companion importable and installed nothing"
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
-def test_figures_the_prose_refers_to_are_there(path):
-    nb = json.loads(path.read_text())
-    markdown = "\n".join(cell_text(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+def _code_figures(nb):
+    """{figure name: whether its cell has a stored image} for the notebook's figure cells."""
     figures = {}
     for cell in nb["cells"]:
         name = cell["metadata"].get("mystnb", {}).get("figure", {}).get("name") if cell["cell_type"] == "code" else None
         if name:
             figures[name] = any("image/png" in o.get("data", {}) for o in cell["outputs"])
-    lost = [name for name, shown in figures.items() if not shown]
+    return figures
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_figures_the_prose_refers_to_are_there(path):
+    nb = json.loads(path.read_text())
+    markdown = "\n".join(cell_text(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    lost = [name for name, shown in _code_figures(nb).items() if not shown]
     assert not lost, f"figures that have lost their stored image: {lost}"
+    # A reference may point into another chapter: any chapter's figure cell, or a figure
+    # directive (`:name:`) in any chapter's prose, can be its target.
+    figures, directives = {}, set()
+    for other in CHAPTERS:
+        other_nb = json.loads(other.read_text())
+        figures.update(_code_figures(other_nb))
+        for cell in other_nb["cells"]:
+            if cell["cell_type"] == "markdown":
+                directives.update(re.findall(r"^:name:\s*(\S+)", cell_text(cell), flags=re.M))
     for name in re.findall(r"\{numref\}`(?:[^`<]*<)?([^`>]+)>?`", markdown):
-        assert name in figures, f"the prose refers to figure {name!r}, which no cell names"
-        assert figures[name], f"figure {name!r} has lost its stored image"
+        assert name in figures or name in directives, f"the prose refers to figure {name!r}, which no chapter names"
+        assert figures.get(name, True), f"figure {name!r} has lost its stored image"
