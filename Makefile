@@ -16,7 +16,7 @@ PYTEST_ENV := COMPANION_MNIST_DIR=$(COMPANION_MNIST_DIR)
 # apt-get needs root: sudo where the user is not root (CI runs as root).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book book-full browser test lock clean
+.PHONY: book book-full bench browser test lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), \
@@ -57,6 +57,13 @@ test: $(VENV)/.test-installed browser
 	$(PYTEST_ENV) KERAS_BACKEND=tensorflow COMPANION_QUICK=1 $(BIN)/pytest -q tests chapters \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# The CPU benchmarks (about 40 minutes on two cores; run nothing else meanwhile), then
+# bench/RESULTS.md from everything in bench/results/ (GPU runs included).
+bench: $(VENV)/.test-installed
+	$(PYTEST_ENV) $(BIN)/python bench/throughput.py
+	$(PYTEST_ENV) $(BIN)/python bench/notebooks.py
+	$(BIN)/python bench/report.py
 
 # Re-pin every transitive dependency after a change to pyproject.toml.
 lock:

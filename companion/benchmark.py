@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-__all__ = ["compare_backends", "throughput"]
+__all__ = ["compare_backends", "sgemm_rate", "throughput", "train_step_flops"]
 
 
 def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_precision=False, seed=0):
@@ -108,3 +108,61 @@ def compare_backends(name, backends=("tensorflow", "jax", "torch"), batch_size=1
             raise RuntimeError(f"{' '.join(command)} failed with exit status {done.returncode}:\n{done.stderr[-2000:]}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return results
+
+
+def sgemm_rate(n=2048, repeats=5):
+    """The active backend's float32 matrix-product rate, in FLOP/s (median of `repeats`).
+
+    Multiplies two `(n, n)` float32 matrices (2 n^3 floating-point operations) with
+    `keras.ops.matmul`, after one warm-up product: the machine's practical peak, against
+    which a model's training rate is read as a fraction.
+    """
+    import keras
+    import numpy as np
+
+    from companion.models import _checks
+
+    n, repeats = _checks.positive_int("n", n), _checks.positive_int("repeats", repeats)
+    rng = np.random.default_rng(0)
+    a, b = (keras.ops.convert_to_tensor(rng.standard_normal((n, n)).astype("float32")) for _ in range(2))
+    keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # converting waits for the result
+        times.append(time.perf_counter() - start)
+    return 2.0 * n**3 / statistics.median(times)
+
+
+def train_step_flops(name, batch_size=128, seed=0):
+    """Floating-point operations of one training step of recipe `name`, as XLA counts them.
+
+    The step Keras's JAX trainer compiles (the same losses and networks as on every
+    backend) is lowered and compiled once, and XLA's cost analysis sums its operations: a
+    multiply-add counts 2, element-wise work (activations, the optimizer's update) counts
+    too. Needs the JAX backend; the figure holds for the other backends' steps, which do
+    the same arithmetic.
+    """
+    import jax
+    import keras
+
+    from companion import data, recipes
+    from companion.models import _checks
+
+    if keras.backend.backend() != "jax":
+        raise RuntimeError(f"train_step_flops needs KERAS_BACKEND=jax (XLA counts the operations); "
+                           f"the active backend is {keras.backend.backend()!r}")
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    recipe = recipes.get(name)
+    keras.utils.set_random_seed(seed)
+    model = recipe.build(seed)
+    (x_train, y_train), _ = data.load_mnist()
+    batches = recipe.batches(data.scale(x_train[:batch_size]), y_train[:batch_size], batch_size=batch_size, seed=seed)
+    recipe.compile(model, steps_per_epoch=1, epochs=1)
+    model.fit(batches, epochs=1, steps_per_epoch=1, verbose=0)  # creates the optimizer's and the metrics' variables
+    state = model._get_jax_state(trainable_variables=True, non_trainable_variables=True,
+                                 optimizer_variables=True, metrics_variables=True)
+    cost = jax.jit(model.train_step).lower(state, batches[0]).compile().cost_analysis()
+    if isinstance(cost, (list, tuple)):  # older JAX: one dict per device
+        cost = cost[0]
+    return float(cost["flops"])

@@ -12,6 +12,7 @@ model's metrics and writes them as JSON. `bench` measures training images per se
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -42,6 +43,9 @@ def _parser():
     train.add_argument("--data-dir", type=Path, help="folder of the MNIST IDX files (default: COMPANION_MNIST_DIR, else download)")
     train.add_argument("--train-images", type=int, help="train on the first N images only (quick runs)")
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    train.add_argument("--distribute", action="store_true",
+                       help="data-parallel training on all local devices: keras.distribution.DataParallel on jax, "
+                            "tf.distribute.MirroredStrategy on tensorflow (companion.distribute)")
 
     evaluate = commands.add_parser("evaluate", help="measure a model and print its metrics")
     evaluate.add_argument("model", choices=NAMES)
@@ -106,12 +110,8 @@ def _command(argv):
 
 
 def train(args, argv):
-    import keras
-
-    from companion import data, evaluation, recipes
-    from companion.training import NaNGuard, ResumableCheckpoint, resume_training
-    from companion.training.callbacks import read_progress, save_for_inference
-    from companion.weights import WEIGHTS_DIR, sha256_of
+    from companion import data, recipes
+    from companion.weights import WEIGHTS_DIR
 
     recipe = recipes.get(args.model)
     epochs = args.epochs or recipe.epochs
@@ -121,6 +121,23 @@ def train(args, argv):
     x_train, y_train = data.scale(x_train), y_train.astype("int32")
     if args.train_images:
         x_train, y_train = x_train[: args.train_images], y_train[: args.train_images]
+
+    with contextlib.ExitStack() as stack:
+        if args.distribute:
+            from companion import distribute
+
+            devices = stack.enter_context(distribute.data_parallel())
+            print(f"Data-parallel training on {len(devices)} devices: {', '.join(map(str, devices))}")
+        return _train(args, argv, recipe, epochs, out, checkpoint_path, x_train, y_train, x_test, y_test)
+
+
+def _train(args, argv, recipe, epochs, out, checkpoint_path, x_train, y_train, x_test, y_test):
+    import keras
+
+    from companion import data, evaluation
+    from companion.training import NaNGuard, ResumableCheckpoint, resume_training
+    from companion.training.callbacks import read_progress, save_for_inference
+    from companion.weights import sha256_of
 
     initial_epoch, seconds_before = 0, 0.0
     if args.resume and checkpoint_path.is_file():
@@ -152,6 +169,7 @@ def train(args, argv):
         "backend": keras.backend.backend(),
         "epochs": epochs,
         "batch_size": args.batch_size or recipe.batch_size,
+        "distribute": bool(args.distribute),
         "train_images": len(x_train),
         "parameters": int(model.count_params()),
         "versions": _versions(),

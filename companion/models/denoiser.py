@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from companion.distribute import scale_for_replicas
 from companion.models import _checks
 
 __all__ = ["Denoiser"]
@@ -76,9 +77,9 @@ class Denoiser(keras.Model):
             y_pred = ops.log(ops.clip(y_pred, 1e-7, 1 - 1e-7) / (1 - ops.clip(y_pred, 1e-7, 1 - 1e-7)))
         per_example = ops.mean(ops.softplus(y_pred) - clean * y_pred, axis=(1, 2, 3))
         if sample_weight is None:
-            return ops.mean(per_example)
+            return scale_for_replicas(ops.mean(per_example))
         sample_weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        return ops.sum(per_example * sample_weight) / ops.sum(sample_weight)
+        return scale_for_replicas(ops.sum(per_example * sample_weight) / ops.sum(sample_weight))
 
     def denoise(self, noisy, batch_size=1000):
         """Denoised images `(n, 28, 28, 1)` in [0, 1] from noisy ones in [0, 1] (NumPy in, NumPy out)."""

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from companion.distribute import scale_for_replicas
 from companion.models import _checks
 from companion.models.gan import GAN
 
@@ -91,9 +92,9 @@ class Autoencoder(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         per_example = ops.mean(ops.square(y_pred - ops.reshape(x, (-1, *_checks.IMAGE_SHAPE))), axis=(1, 2, 3))
         if sample_weight is None:
-            return ops.mean(per_example)
+            return scale_for_replicas(ops.mean(per_example))
         sample_weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        return ops.sum(per_example * sample_weight) / ops.sum(sample_weight)
+        return scale_for_replicas(ops.sum(per_example * sample_weight) / ops.sum(sample_weight))
 
     def _run(self, network, x, batch_size=1000):
         return np.concatenate(

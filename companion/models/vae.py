@@ -24,6 +24,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from companion.distribute import scale_for_replicas
 from companion.models import _checks
 from companion.models._seeded import SeedStateMixin
 
@@ -73,7 +74,8 @@ class VAE(SeedStateMixin, keras.Model):
         # Training steps taken, for the KL warm-up; a variable so that it is saved,
         # restored on resume, and threaded through JAX's stateless training step.
         self.train_steps = self.add_weight(
-            shape=(), initializer="zeros", dtype="float32", trainable=False, name="train_steps"
+            shape=(), initializer="zeros", dtype="float32", trainable=False, name="train_steps",
+            aggregation="only_first_replica",  # every replica counts the same steps
         )
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -154,7 +156,7 @@ class VAE(SeedStateMixin, keras.Model):
         self.reconstruction_tracker.update_state(reconstruction, sample_weight=sample_weight)
         self.kl_tracker.update_state(kl, sample_weight=sample_weight)
         self.neg_elbo_tracker.update_state(reconstruction + kl, sample_weight=sample_weight)
-        return loss
+        return scale_for_replicas(loss)  # 1 / replicas under tf.distribute (companion.distribute)
 
     # ------------------------------------------------------------------ public methods (NumPy in, NumPy out)
 

@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from companion.distribute import scale_for_replicas
+
 
 def input_gradient(function, x):
     with tf.GradientTape() as tape:
@@ -18,12 +20,12 @@ def train_step(model, data):
         with tf.GradientTape() as tape:
             d_loss, (real_logits, fake_logits) = model.discriminator_loss(part_real, part_labels, input_gradient)
         if d_vars:
-            model.d_optimizer.apply(tape.gradient(d_loss, d_vars), d_vars)
+            model.d_optimizer.apply(tape.gradient(scale_for_replicas(d_loss), d_vars), d_vars)
 
     g_vars = model.generator.trainable_variables
     with tf.GradientTape() as tape:
         g_loss = model.generator_loss(tf.shape(real)[0], labels)
     if g_vars:
-        model.g_optimizer.apply(tape.gradient(g_loss, g_vars), g_vars)
+        model.g_optimizer.apply(tape.gradient(scale_for_replicas(g_loss), g_vars), g_vars)
     model.optimizer.iterations.assign_add(1)
     return model.update_metrics(d_loss, g_loss, real_logits, fake_logits)

@@ -1,0 +1,165 @@
+"""Writes `bench/RESULTS.md` from the measurements in `bench/results/`.
+
+    .venv/bin/python bench/report.py
+
+Reads `throughput_cpu.jsonl` (`bench/throughput.py`), `notebooks_cpu.jsonl`
+(`bench/notebooks.py`) and `gpu_*.jsonl` (`bench/gpu.py` on the device machine) and sets
+every figure beside the targets of the performance issue. Run it on the machine that made
+the CPU measurements: it describes the machine it runs on.
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+
+TARGET_RATIO, TARGET_SGEMM, TARGET_RSS_MB, TARGET_QUICK_S = 1.3, 0.5, 3 * 1024, 20 * 60
+COMPARED_BATCH = 128  # the batch of the per-backend table and the recommendation
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("keras", "tensorflow", "jax", "torch", "numpy"))
+    return (f"{cpu}; {len(os.sched_getaffinity(0))} cores available to the process; {memory_gb:.0f} GiB of memory; "
+            f"{platform.system()} {platform.release()}; Python {platform.python_version()}; {versions}")
+
+
+def table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def throughput_section(rows):
+    if not rows:
+        return ["No CPU throughput measured yet: run `.venv/bin/python bench/throughput.py`.", ""]
+    flops = {(r["model"], r["batch_size"]): r["flops_per_step"] for r in rows if "flops_per_step" in r}
+    sgemm = {r["backend"]: statistics.median(x["sgemm_flops_per_second"] for x in rows if x["backend"] == r["backend"])
+             for r in rows}
+    out = ["## Training throughput on the CPU", ""]
+    out += ["Images per second of training, the median of the timed runs (warm-up excluded), each model in a fresh",
+            "process per backend. SGEMM: the backend's own float32 `keras.ops.matmul` of two 2048 x 2048 matrices, "
+            "measured in each of those processes (median shown):", ""]
+    out += [table(["backend", "SGEMM (GFLOP/s)"], [(b, f"{s / 1e9:.1f}") for b, s in sorted(sgemm.items())]), ""]
+
+    tf_rows = [r for r in rows if r["backend"] == "tensorflow" and "reference_images_per_second" in r]
+    out += ["### Against the keras.io-style reference (TensorFlow, same architecture, same process)", ""]
+    body, ratios = [], []
+    for r in sorted(tf_rows, key=lambda r: (r["model"], r["batch_size"])):
+        ratio = r["images_per_second"] / r["reference_images_per_second"]
+        ratios.append((r["model"], r["batch_size"], ratio))
+        body.append((r["model"], r["batch_size"], f"{r['images_per_second']:,.0f}", f"{r['reference_images_per_second']:,.0f}",
+                     f"{ratio:.2f}x", "met" if ratio >= TARGET_RATIO else f"short by {TARGET_RATIO - ratio:.2f}"))
+    out += [table(["model", "batch", "companion (img/s)", "reference (img/s)", "ratio", f"target >= {TARGET_RATIO}x"], body), ""]
+    if ratios:
+        met = sum(ratio >= TARGET_RATIO for *_, ratio in ratios)
+        out += [f"{met} of {len(ratios)} configurations meet the {TARGET_RATIO}x target; the median ratio is "
+                f"{statistics.median(r for *_, r in ratios):.2f}x.", ""]
+
+    out += ["### Achieved fraction of the SGEMM rate", "",
+            "FLOPs per training step as XLA counts them for the JAX step (multiply-adds count 2; element-wise work "
+            "included); the same arithmetic runs on every backend. Achieved rate = FLOPs per step x steps per second.", ""]
+    body = []
+    for model in sorted({r["model"] for r in rows}):
+        for batch in sorted({r["batch_size"] for r in rows if r["model"] == model}):
+            f = flops.get((model, batch))
+            if f is None:
+                continue
+            cells = [model, batch, f"{f / 1e9:.3f}"]
+            for backend in ("jax", "tensorflow", "torch"):
+                r = next((x for x in rows if (x["backend"], x["model"], x["batch_size"]) == (backend, model, batch)), None)
+                if r is None:
+                    cells.append("")
+                    continue
+                achieved = f * r["images_per_second"] / batch
+                cells.append(f"{achieved / 1e9:.1f} ({achieved / sgemm[backend]:.0%})")
+            body.append(cells)
+    out += [table(["model", "batch", "GFLOP/step", "JAX GFLOP/s (of SGEMM)", "TensorFlow", "PyTorch"], body), ""]
+    dcgan = [(r["backend"], r["batch_size"], flops[r["model"], r["batch_size"]] * r["images_per_second"] / r["batch_size"]
+              / sgemm[r["backend"]]) for r in rows if r["model"] == "dcgan" and ("dcgan", r["batch_size"]) in flops]
+    if dcgan:
+        best = max(dcgan, key=lambda t: t[2])
+        out += [f"DCGAN target (a step at >= {TARGET_SGEMM:.0%} of SGEMM): best {best[2]:.0%} ({best[0]}, batch {best[1]}): "
+                + ("met." if best[2] >= TARGET_SGEMM else f"short by {TARGET_SGEMM - best[2]:.0%} of SGEMM."), ""]
+
+    out += [f"### Images per second on each backend (batch {COMPARED_BATCH}) and the backend the book recommends", ""]
+    body = []
+    for model in sorted({r["model"] for r in rows}):
+        speeds = {r["backend"]: r for r in rows if r["model"] == model and r["batch_size"] == COMPARED_BATCH}
+        if not speeds:
+            continue
+        best = max(speeds, key=lambda b: speeds[b]["images_per_second"])
+        cells = [model]
+        for backend in ("jax", "tensorflow", "torch"):
+            r = speeds.get(backend)
+            cells.append(f"{r['images_per_second']:,.0f}" if r else "")
+        cells.append(f"{best} ({speeds[best]['images_per_second'] / min(s['images_per_second'] for s in speeds.values()):.1f}x the slowest)")
+        cells.append(" / ".join(f"{speeds[b]['peak_rss_mb']:,.0f}" if b in speeds else "-" for b in ("jax", "tensorflow", "torch")))
+        cells.append("yes" if all(s["outputs_finite"] and s["final_loss_finite"] for s in speeds.values()) else "NO")
+        body.append(cells)
+    out += [table(["model", "JAX", "TensorFlow", "PyTorch", "recommended", "peak RSS MB (JAX / TF / torch)", "finite"], body), ""]
+    return out
+
+
+def notebooks_section(rows):
+    if not rows:
+        return ["No notebook run measured yet: run `.venv/bin/python bench/notebooks.py`.", ""]
+    out = ["## Notebooks", "",
+           "Quick mode (`COMPANION_QUICK=1`, as in CI) run by `bench/notebooks.py` through nbclient, one fresh "
+           "process each; peak RSS of the kernel. Full mode: the time between the first and the last cell of the "
+           "stored outputs (the full runs that made the published book, on this machine type).", ""]
+    body = [(r["notebook"], f"{r['quick_seconds']:.0f}", f"{r['quick_peak_rss_mb']:,.0f}",
+             "" if r.get("full_seconds_stored") is None else f"{r['full_seconds_stored']:.0f}") for r in rows]
+    total_quick = sum(r["quick_seconds"] for r in rows)
+    total_full = sum(r.get("full_seconds_stored") or 0 for r in rows)
+    body.append(("**all**", f"**{total_quick:.0f}**", f"**{max(r['quick_peak_rss_mb'] for r in rows):,.0f}** (max)",
+                 f"**{total_full:.0f}**"))
+    out += [table(["notebook", "quick (s)", "quick peak RSS (MB)", "full (s, stored)"], body), ""]
+    peak = max(r["quick_peak_rss_mb"] for r in rows)
+    out += [f"Targets: peak RSS of any notebook <= 3 GB: {peak / 1024:.2f} GB, " + ("met" if peak <= TARGET_RSS_MB else "short")
+            + f"; the whole quick run <= 20 min: {total_quick / 60:.1f} min, "
+            + ("met" if total_quick <= TARGET_QUICK_S else "short") + ".", ""]
+    return out
+
+
+def gpu_section():
+    out = []
+    import gpu
+
+    for path in sorted(RESULTS.glob("gpu_*.jsonl")):
+        rows = read_jsonl(path)
+        device = rows[0].get("device", "?") if rows else "?"
+        out += [f"## One GPU: {device} (`{path.relative_to(HERE.parent)}`)", "",
+                "`bench/gpu_device.sh` on the device machine: JAX and PyTorch, batch 256 and 1024, float32 and bf16 mixed "
+                "precision, samples checked finite.", "", gpu.table(path), ""]
+    return out
+
+
+def main():
+    sections = ["# Benchmark results", "",
+                "Written by `.venv/bin/python bench/report.py` from `bench/results/`; regenerate with `make bench`.", "",
+                f"CPU machine: {machine()}.", ""]
+    sections += throughput_section(read_jsonl(RESULTS / "throughput_cpu.jsonl"))
+    sections += notebooks_section(read_jsonl(RESULTS / "notebooks_cpu.jsonl"))
+    sections += gpu_section()
+    (HERE / "RESULTS.md").write_text("\n".join(sections))
+    print(f"wrote {HERE / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()

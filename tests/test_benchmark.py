@@ -1,0 +1,44 @@
+"""Tests of the benchmark helpers: the FLOP count of a training step and the SGEMM rate."""
+
+import keras
+import pytest
+
+from companion import benchmark, recipes
+
+pytestmark = pytest.mark.backend
+
+
+def dense_macs(network):
+    """Multiply-adds of one example through the network's Dense layers."""
+    return sum(layer.kernel.shape[0] * layer.kernel.shape[1] for layer in network.layers if isinstance(layer, keras.layers.Dense))
+
+
+def test_train_step_flops_of_the_mlp_vae_match_the_count_of_its_matrix_products(mnist_dir):
+    if keras.backend.backend() != "jax":
+        with pytest.raises(RuntimeError, match="KERAS_BACKEND=jax"):
+            benchmark.train_step_flops("mlp_vae", batch_size=8)
+        return
+    model = recipes.get("mlp_vae").build(0)
+    macs = dense_macs(model.encoder) + dense_macs(model.decoder)
+    first = model.encoder.get_layer("encoder_dense_0").kernel.shape
+    # Per example: forward 2 * macs; backward 4 * macs (input and weight gradients), less the
+    # input gradient of the first layer, which nothing needs and XLA removes.
+    matmul = 6 * macs - 2 * first[0] * first[1]
+    # The difference of two batch sizes holds the per-example work only (the optimizer's update
+    # of the weights costs the same at any batch size and cancels).
+    per_example = (benchmark.train_step_flops("mlp_vae", 128) - benchmark.train_step_flops("mlp_vae", 64)) / 64
+    # Besides the products, XLA counts element-wise work: activations, the sampling of z and
+    # the Bernoulli likelihood, forward and backward. At most 30 operations for each of the
+    # 1,764 activations of an example (input, hidden units, logits) allows about a tenth more.
+    activations = 784 + sum(layer.units for layer in model.encoder.layers + model.decoder.layers
+                            if isinstance(layer, keras.layers.Dense))
+    assert matmul <= per_example <= matmul + 30 * activations
+
+
+def test_sgemm_rate_is_measured_and_checks_its_arguments():
+    rate = benchmark.sgemm_rate(n=256, repeats=3)
+    # Two cores can neither do less than a hundred million nor more than ten trillion float32
+    # operations a second; a wrong operation count (n^2 or n^4) would fall outside.
+    assert 1e8 < rate < 1e13
+    with pytest.raises(ValueError, match="repeats"):
+        benchmark.sgemm_rate(n=16, repeats=0)
