@@ -52,12 +52,12 @@ class KerasIOVAE(keras.Model):
         return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
 
     def train_step(self, data):
-        if isinstance(data, tuple):  # conditional: ((images, labels),)
-            data = data[0]
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         labels = None
-        if isinstance(data, tuple):
+        if isinstance(data, (tuple, list)):  # conditional: the input is (images, labels)
             data, labels = data
             labels = tf.one_hot(tf.cast(labels, "int32"), self.num_classes)
+        data = tf.reshape(data, (-1, 28, 28, 1))  # keras.io feeds (n, 28, 28, 1) arrays
         with tf.GradientTape() as tape:
             z_mean, z_log_var = tf.split(self.encoder(data if labels is None else [data, labels]), 2, axis=-1)
             epsilon = keras.random.normal(shape=tf.shape(z_mean), seed=self.seed_generator)
@@ -99,9 +99,10 @@ class KerasIOGAN(keras.Model):
         return x if labels is None else [x, labels]
 
     def train_step(self, data):
-        real_images, labels = (data if isinstance(data, tuple) else (data, None))
+        real_images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         if labels is not None:
             labels = tf.one_hot(tf.cast(labels, "int32"), self.num_classes)
+        real_images = tf.reshape(real_images, (-1, 28, 28, 1))  # keras.io feeds (n, 28, 28, 1) arrays
         batch_size = tf.shape(real_images)[0]
         random_latent_vectors = keras.random.normal(shape=(batch_size, self.latent_dim), seed=self.seed_generator)
         generated_images = self.generator(self._inputs(random_latent_vectors, labels))
@@ -149,8 +150,8 @@ class KerasIOWGANGP(keras.Model):
         return tf.reduce_mean((norm - 1.0) ** 2)
 
     def train_step(self, real_images):
-        if isinstance(real_images, tuple):
-            real_images = real_images[0]
+        real_images, _, _ = keras.utils.unpack_x_y_sample_weight(real_images)
+        real_images = tf.reshape(real_images, (-1, 28, 28, 1))  # keras.io feeds (n, 28, 28, 1) arrays
         batch_size = tf.shape(real_images)[0]
         for _ in range(self.d_steps):
             random_latent_vectors = tf.random.normal(shape=(batch_size, self.latent_dim))

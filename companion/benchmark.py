@@ -23,7 +23,7 @@ import time
 __all__ = ["compare_backends", "sgemm_rate", "throughput", "train_step_flops"]
 
 
-def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_precision=False, seed=0):
+def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_precision=False, seed=0, compile_options=None):
     """Median training images per second of recipe `name` on the active backend.
 
     Args:
@@ -32,6 +32,8 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
         steps: steps per timed run; `repeats` timed runs follow one warm-up run.
         images: MNIST training images to draw batches from (default: `batch_size * steps`).
         mixed_precision: train under Keras's `mixed_bfloat16` policy.
+        compile_options: arguments of `Model.compile` (default: `recipe.compile_options()`, what
+            the command line trains with; `{}` for Keras's defaults).
 
     Returns:
         dict with `model`, `backend`, `batch_size`, `images_per_second` (median),
@@ -58,7 +60,8 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
         (x_train, y_train), _ = data.load_mnist()
         n = images or batch_size * steps
         batches = recipe.batches(data.scale(x_train[:n]), y_train[:n], batch_size=batch_size, seed=seed)
-        recipe.compile(model, steps_per_epoch=len(batches), epochs=1)
+        options = recipe.compile_options() if compile_options is None else compile_options
+        recipe.compile(model, steps_per_epoch=len(batches), epochs=1, **options)
         steps = min(steps, len(batches))
         model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
         runs, logs = [], None
@@ -76,6 +79,7 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
         "backend": keras.backend.backend(),
         "batch_size": batch_size,
         "mixed_precision": bool(mixed_precision),
+        "compile_options": options,
         "images_per_second": median,
         "step_seconds": batch_size / median,
         "runs": runs,

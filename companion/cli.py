@@ -144,12 +144,14 @@ def _train(args, argv, recipe, epochs, out, checkpoint_path, x_train, y_train, x
         model, initial_epoch = resume_training(checkpoint_path)
         seconds_before = float(read_progress(checkpoint_path).get("train_seconds", 0.0))
         print(f"Resuming {recipe.name} from {checkpoint_path} at epoch {initial_epoch + 1} of {epochs}")
+        for option, value in recipe.compile_options().items():  # not all are kept in the checkpoint
+            setattr(model, option, value)
     else:
         keras.utils.set_random_seed(args.seed)
         model = recipe.build(args.seed)
     batches = recipe.batches(x_train, y_train, args.batch_size, seed=args.seed, epoch=initial_epoch)
     if initial_epoch == 0:
-        recipe.compile(model, len(batches), epochs)
+        recipe.compile(model, len(batches), epochs, **recipe.compile_options())
 
     started = time.monotonic()
     elapsed = lambda: seconds_before + time.monotonic() - started
@@ -170,6 +172,7 @@ def _train(args, argv, recipe, epochs, out, checkpoint_path, x_train, y_train, x
         "epochs": epochs,
         "batch_size": args.batch_size or recipe.batch_size,
         "distribute": bool(args.distribute),
+        "compile_options": recipe.compile_options(),
         "train_images": len(x_train),
         "parameters": int(model.count_params()),
         "versions": _versions(),

@@ -37,9 +37,24 @@ class Recipe:
     conditional: bool = False
     binarize: str = None
 
-    def compile(self, model, steps_per_epoch, epochs):
+    def compile_options(self, backend=None):
+        """The `Model.compile` options the command line trains with on `backend` (default: the active one).
+
+        On TensorFlow, XLA (`jit_compile=True`) for the VAEs and GANs: Keras's default
+        ("auto") leaves XLA off on a machine without a GPU, and on the 2-core CPU it made
+        their training steps 1.1 to 2.4 times faster (measured with `benchmark.throughput`,
+        batch 128); the classifier and the denoiser gained nothing, so they keep the default.
+        JAX compiles with XLA anyway; PyTorch's `jit_compile` would mean `torch.compile`,
+        which is not used here.
+        """
+        backend = backend or keras.backend.backend()
+        return {"jit_compile": True} if backend == "tensorflow" and self.kind in ("vae", "gan") else {}
+
+    def compile(self, model, steps_per_epoch, epochs, **options):
+        """Compiles `model` with the recipe's optimizer and loss; `options` (`jit_compile`,
+        `steps_per_execution`, ...) go to `Model.compile` as they are."""
         if self.kind == "gan":
-            model.compile()
+            model.compile(**options)
             return model
         schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.05)
         optimizer = keras.optimizers.Adam(schedule)
@@ -48,9 +63,10 @@ class Recipe:
                 optimizer=optimizer,
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"],
+                **options,
             )
         else:
-            model.compile(optimizer=optimizer)
+            model.compile(optimizer=optimizer, **options)
         return model
 
     def batches(self, x, y, batch_size=None, seed=0, epoch=0, shuffle=True):
