@@ -58,7 +58,7 @@ test: $(VENV)/.test-installed browser
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# The CPU benchmarks (about 40 minutes on two cores; run nothing else meanwhile), then
+# The CPU benchmarks (about an hour on two cores; run nothing else meanwhile), then
 # bench/RESULTS.md from everything in bench/results/ (GPU runs included).
 bench: $(VENV)/.test-installed
 	$(PYTEST_ENV) $(BIN)/python bench/throughput.py

@@ -51,7 +51,18 @@ def throughput_section(rows):
     flops = {(r["model"], r["batch_size"]): r["flops_per_step"] for r in rows if "flops_per_step" in r}
     sgemm = {r["backend"]: statistics.median(x["sgemm_flops_per_second"] for x in rows if x["backend"] == r["backend"])
              for r in rows}
+    from throughput import BACKENDS, MODELS
+
     out = ["## Training throughput on the CPU", ""]
+    measured = {(r["backend"], r["model"]) for r in rows}
+    missing = [f"{b} {m}" for b in BACKENDS for m in MODELS if (b, m) not in measured]
+    if missing:
+        out += [f"**Incomplete run**: {len(missing)} of {len(BACKENDS) * len(MODELS)} configurations are not measured yet "
+                f"({', '.join(missing)}); `bench/throughput.py` resumes with them.", ""]
+    steps = sorted({(r["steps"], r["repeats"]) for r in rows})
+    out += [f"Each figure: the median of {', '.join(f'{n} timed runs of {s} steps' for s, n in steps)}, after a warm-up run. "
+            "Runs this short are noisy: the classifier, whose companion and reference are the same code, measures "
+            "how much (its ratios below should be 1).", ""]
     out += ["Images per second of training, the median of the timed runs (warm-up excluded), each model in a fresh",
             "process per backend. SGEMM: the backend's own float32 `keras.ops.matmul` of two 2048 x 2048 matrices, "
             "measured in each of those processes (median shown):", ""]
@@ -108,7 +119,10 @@ def throughput_section(rows):
         for backend in ("jax", "tensorflow", "torch"):
             r = speeds.get(backend)
             cells.append(f"{r['images_per_second']:,.0f}" if r else "")
-        cells.append(f"{best} ({speeds[best]['images_per_second'] / min(s['images_per_second'] for s in speeds.values()):.1f}x the slowest)")
+        if len(speeds) == 3:
+            cells.append(f"{best} ({speeds[best]['images_per_second'] / min(s['images_per_second'] for s in speeds.values()):.1f}x the slowest)")
+        else:
+            cells.append(f"{best} so far ({len(speeds)} of 3 backends measured)")
         cells.append(" / ".join(f"{speeds[b]['peak_rss_mb']:,.0f}" if b in speeds else "-" for b in ("jax", "tensorflow", "torch")))
         cells.append("yes" if all(s["outputs_finite"] and s["final_loss_finite"] for s in speeds.values()) else "NO")
         body.append(cells)

@@ -16,7 +16,7 @@ process loads one Keras backend, and a fresh process's peak RSS is the model's o
 
 Results are appended to `bench/results/throughput_cpu.jsonl` (a configuration already there is
 skipped, so an interrupted run resumes; `--fresh` starts over); `bench/report.py` turns them
-into `bench/RESULTS.md`. About 30 minutes on two CPU cores: run it alone.
+into `bench/RESULTS.md`. About 50 minutes on two CPU cores: run it alone.
 """
 
 import argparse
@@ -81,7 +81,7 @@ def main():
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 128, 256])
-    parser.add_argument("--steps", type=int, default=10, help="steps per timed run")
+    parser.add_argument("--steps", type=int, default=6, help="steps per timed run")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs (the median is reported)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--fresh", action="store_true", help="discard earlier results in --output")
