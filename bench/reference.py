@@ -26,13 +26,12 @@ Everything is left at Keras's defaults (`fit` without `jit_compile` or
 """
 
 import statistics
-import time
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from companion import data, recipes
+from companion import benchmark, data, recipes
 
 __all__ = ["build_reference", "reference_throughput"]
 
@@ -232,12 +231,7 @@ def reference_throughput(name, batch_size=128, steps=20, repeats=5, seed=0):
     if recipe.kind == "denoiser":
         batches = _Targets(batches)
     steps = min(steps, len(batches))
-    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up: tracing
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)
-        runs.append(steps * batch_size / (time.perf_counter() - start))
+    runs, _ = benchmark.timed_fits(model, batches, steps, repeats, batch_size)  # timed as the companion's
     median = statistics.median(runs)
     return {"model": name, "implementation": "keras.io-style reference", "batch_size": batch_size,
             "images_per_second": median, "step_seconds": batch_size / median, "runs": runs}

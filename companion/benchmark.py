@@ -63,12 +63,7 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
         options = recipe.compile_options() if compile_options is None else compile_options
         recipe.compile(model, steps_per_epoch=len(batches), epochs=1, **options)
         steps = min(steps, len(batches))
-        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
-        runs, logs = [], None
-        for _ in range(repeats):
-            start = time.perf_counter()
-            logs = model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0).history
-            runs.append(steps * batch_size / (time.perf_counter() - start))
+        runs, logs = timed_fits(model, batches, steps, repeats, batch_size)
         outputs_finite = _outputs_finite(model, recipe, data.scale(x_train[:16]), y_train[:16])
     finally:
         keras.config.set_dtype_policy(previous)
@@ -86,6 +81,20 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
         "final_loss_finite": bool(np.all(np.isfinite(final))),
         "outputs_finite": outputs_finite,
     }
+
+
+def timed_fits(model, batches, steps, repeats, batch_size):
+    """One warm-up `fit` of `steps` steps (tracing, compilation), then `repeats` timed ones.
+
+    Returns the images per second of each timed run and the last run's history.
+    """
+    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
+    runs, logs = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        logs = model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0).history
+        runs.append(steps * batch_size / (time.perf_counter() - start))
+    return runs, logs
 
 
 def _outputs_finite(model, recipe, x, y):
