@@ -46,9 +46,19 @@ class Recipe:
         batch 128); the classifier and the denoiser gained nothing, so they keep the default.
         JAX compiles with XLA anyway; PyTorch's `jit_compile` would mean `torch.compile`,
         which is not used here.
+
+        Under a TensorFlow distribution strategy with more than one replica (`--distribute`),
+        XLA stays off: a compiled step cannot read a variable mirrored on another device
+        ("Trying to access resource ... located in device CPU:1 from device CPU:0").
         """
         backend = backend or keras.backend.backend()
-        return {"jit_compile": True} if backend == "tensorflow" and self.kind in ("vae", "gan") else {}
+        if backend != "tensorflow" or self.kind not in ("vae", "gan"):
+            return {}
+        import tensorflow as tf
+
+        if tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            return {}
+        return {"jit_compile": True}
 
     def compile(self, model, steps_per_epoch, epochs, **options):
         """Compiles `model` with the recipe's optimizer and loss; `options` (`jit_compile`,

@@ -140,3 +140,4 @@ def test_command_line_trains_data_parallel_and_says_so_in_the_card(tmp_path, mni
         assert "Data-parallel training on 2 devices" in done.stdout
         card = json.loads(out.with_suffix(".json").read_text())
         assert card["distribute"] is True and card["backend"] == backend
+        assert card["compile_options"] == {}  # XLA cannot read mirrored variables (Recipe.compile_options)
