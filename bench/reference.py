@@ -217,7 +217,7 @@ class _Targets(keras.utils.PyDataset):
         return x, x
 
 
-def reference_throughput(name, batch_size=128, steps=20, repeats=5, seed=0):
+def reference_throughput(name, batch_size=128, steps=None, repeats=5, seed=0, min_seconds=2.0):
     """Median training images per second of the keras.io-style reference of `name`,
     timed exactly as `companion.benchmark.throughput` times the companion's model."""
     if keras.backend.backend() != "tensorflow":
@@ -226,12 +226,11 @@ def reference_throughput(name, batch_size=128, steps=20, repeats=5, seed=0):
     keras.utils.set_random_seed(seed)
     recipe, model = build_reference(name, seed)
     (x_train, y_train), _ = data.load_mnist()
-    n = batch_size * steps
+    n = batch_size * steps if steps else len(x_train)
     batches = recipe.batches(data.scale(x_train[:n]), y_train[:n], batch_size=batch_size, seed=seed)
     if recipe.kind == "denoiser":
         batches = _Targets(batches)
-    steps = min(steps, len(batches))
-    runs, _ = benchmark.timed_fits(model, batches, steps, repeats, batch_size)  # timed as the companion's
-    median = statistics.median(runs)
+    runs, _, steps = benchmark.timed_fits(model, batches, repeats, batch_size, steps=steps, min_seconds=min_seconds)
+    median = statistics.median(runs)  # timed as the companion's, above
     return {"model": name, "implementation": "keras.io-style reference", "batch_size": batch_size,
-            "images_per_second": median, "step_seconds": batch_size / median, "runs": runs}
+            "images_per_second": median, "step_seconds": batch_size / median, "steps": steps, "runs": runs}

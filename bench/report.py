@@ -59,10 +59,19 @@ def throughput_section(rows):
     if missing:
         out += [f"**Incomplete run**: {len(missing)} of {len(BACKENDS) * len(MODELS)} configurations are not measured yet "
                 f"({', '.join(missing)}); `bench/throughput.py` resumes with them.", ""]
-    steps = sorted({(r["steps"], r["repeats"]) for r in rows})
-    out += [f"Each figure: the median of {', '.join(f'{n} timed runs of {s} steps' for s, n in steps)}, after a warm-up run. "
-            "Runs this short are noisy: the classifier, whose companion and reference are the same code, measures "
-            "how much (its ratios below should be 1).", ""]
+    repeats = sorted({r["repeats"] for r in rows})
+    if all("min_seconds" in r for r in rows):
+        seconds = sorted({r["min_seconds"] for r in rows})
+        out += [f"Each figure: the median of {'/'.join(map(str, repeats))} timed runs after a warm-up run; each run has as "
+                f"many steps as fill {'/'.join(f'{s:g}' for s in seconds)} s by a timed two-step calibration "
+                f"(`benchmark.timed_fits`; from {min(r['steps'] for r in rows)} to {max(r['steps'] for r in rows)} steps), "
+                "so that `fit`'s fixed cost per call stays small beside the steps. The classifier, whose companion and "
+                "reference are the same code, measures the noise left (its ratios below should be 1).", ""]
+    else:
+        steps = sorted({(r["steps"], r["repeats"]) for r in rows})
+        out += [f"Each figure: the median of {', '.join(f'{n} timed runs of {s} steps' for s, n in steps)}, after a "
+                "warm-up run. Runs this short are noisy: the classifier, whose companion and reference are the same "
+                "code, measures how much (its ratios below should be 1).", ""]
     out += ["Images per second of training, the median of the timed runs (warm-up excluded), each model in a fresh",
             "process per backend. SGEMM: the backend's own float32 `keras.ops.matmul` of two 2048 x 2048 matrices, "
             "measured in each of those processes (median shown):", ""]

@@ -4,7 +4,8 @@ For each backend (JAX, TensorFlow, PyTorch) and each model, in a fresh process o
 process loads one Keras backend, and a fresh process's peak RSS is the model's own):
 
 * the companion's training images per second at batch 64, 128 and 256: one warm-up run,
-  then the median of `--repeats` timed runs of `--steps` steps (`companion.benchmark.throughput`);
+  then the median of `--repeats` timed runs, each of as many steps as fill `--min-seconds`
+  (`companion.benchmark.throughput`, `benchmark.timed_fits`);
 * on TensorFlow, in the same process and timed the same way, the keras.io-style reference of
   the same architecture (`bench/reference.py`), and the ratio of the two;
 * the FLOPs of one training step, counted by XLA on JAX (`benchmark.train_step_flops`), and the
@@ -16,7 +17,7 @@ process loads one Keras backend, and a fresh process's peak RSS is the model's o
 
 Results are appended to `bench/results/throughput_cpu.jsonl` (a configuration already there is
 skipped, so an interrupted run resumes; `--fresh` starts over); `bench/report.py` turns them
-into `bench/RESULTS.md`. About 50 minutes on two CPU cores: run it alone.
+into `bench/RESULTS.md`. About 70 minutes on two CPU cores: run it alone.
 """
 
 import argparse
@@ -40,7 +41,7 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def worker(backend, model, batch_sizes, steps, repeats):
+def worker(backend, model, batch_sizes, steps, repeats, min_seconds):
     """Runs in its own process with KERAS_BACKEND=backend; one JSON line per batch size."""
     import keras
 
@@ -50,8 +51,8 @@ def worker(backend, model, batch_sizes, steps, repeats):
     sgemm = benchmark.sgemm_rate()
     rows = []
     for batch_size in batch_sizes:
-        result = benchmark.throughput(model, batch_size=batch_size, steps=steps, repeats=repeats)
-        result.update(sgemm_flops_per_second=sgemm, steps=steps, repeats=repeats)
+        result = benchmark.throughput(model, batch_size=batch_size, steps=steps, repeats=repeats, min_seconds=min_seconds)
+        result.update(sgemm_flops_per_second=sgemm, repeats=repeats, min_seconds=min_seconds)
         if backend == "jax":
             result["flops_per_step"] = benchmark.train_step_flops(model, batch_size)
         rows.append(result)
@@ -63,8 +64,9 @@ def worker(backend, model, batch_sizes, steps, repeats):
         from reference import reference_throughput
 
         for row in rows:
-            ref = reference_throughput(model, batch_size=row["batch_size"], steps=steps, repeats=repeats)
+            ref = reference_throughput(model, batch_size=row["batch_size"], steps=steps, repeats=repeats, min_seconds=min_seconds)
             row["reference_images_per_second"] = ref["images_per_second"]
+            row["reference_steps"] = ref["steps"]
             row["reference_runs"] = ref["runs"]
     for row in rows:
         print(json.dumps(row), flush=True)
@@ -81,7 +83,8 @@ def main():
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 128, 256])
-    parser.add_argument("--steps", type=int, default=6, help="steps per timed run")
+    parser.add_argument("--steps", type=int, help="steps per timed run (default: as many as fill --min-seconds)")
+    parser.add_argument("--min-seconds", type=float, default=2.0, help="length of a timed run when --steps is not given")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs (the median is reported)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--fresh", action="store_true", help="discard earlier results in --output")
@@ -90,7 +93,7 @@ def main():
     if args.repeats < 5:
         parser.error(f"--repeats must be at least 5 (a median of at least five runs). Received: {args.repeats}")
     if args.worker:
-        return worker(*args.worker, args.batch_sizes, args.steps, args.repeats)
+        return worker(*args.worker, args.batch_sizes, args.steps, args.repeats, args.min_seconds)
 
     if args.fresh and args.output.exists():
         args.output.unlink()
@@ -99,8 +102,9 @@ def main():
     todo = [(b, m) for b in args.backends for m in args.models if (b, m) not in done]
     for backend, model in tqdm(todo, desc="configurations", unit="run"):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        command = [sys.executable, __file__, "--worker", backend, model, "--steps", str(args.steps),
-                   "--repeats", str(args.repeats), "--batch-sizes", *map(str, args.batch_sizes)]
+        command = [sys.executable, __file__, "--worker", backend, model, *(["--steps", str(args.steps)] if args.steps else []),
+                   "--min-seconds", str(args.min_seconds), "--repeats", str(args.repeats),
+                   "--batch-sizes", *map(str, args.batch_sizes)]
         start = time.perf_counter()
         done_run = subprocess.run(command, capture_output=True, text=True, env=env)
         if done_run.returncode != 0:

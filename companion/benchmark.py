@@ -14,6 +14,7 @@ Example:
 """
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -23,21 +24,24 @@ import time
 __all__ = ["compare_backends", "sgemm_rate", "throughput", "train_step_flops"]
 
 
-def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_precision=False, seed=0, compile_options=None):
+def throughput(name, batch_size=128, steps=None, repeats=5, images=None, mixed_precision=False, seed=0, compile_options=None,
+               min_seconds=2.0):
     """Median training images per second of recipe `name` on the active backend.
 
     Args:
         name: a recipe name (`companion.recipes.RECIPES`).
         batch_size: images per step.
-        steps: steps per timed run; `repeats` timed runs follow one warm-up run.
-        images: MNIST training images to draw batches from (default: `batch_size * steps`).
+        steps: steps per timed run; `repeats` timed runs follow one warm-up run. Default: as
+            many as make a run last `min_seconds` (`timed_fits`).
+        images: MNIST training images to draw batches from (default: `batch_size * steps`, or
+            all 60,000 when `steps` is left to the calibration).
         mixed_precision: train under Keras's `mixed_bfloat16` policy.
         compile_options: arguments of `Model.compile` (default: `recipe.compile_options()`, what
             the command line trains with; `{}` for Keras's defaults).
 
     Returns:
         dict with `model`, `backend`, `batch_size`, `images_per_second` (median),
-        `step_seconds` (median), `runs` (images per second of each timed run),
+        `step_seconds` (median), `steps` (per timed run), `runs` (images per second of each timed run),
         `mixed_precision`, `final_loss_finite` and `outputs_finite` (16 samples of a generative
         model, or the outputs for 16 training images of the classifier and the denoiser, hold no
         NaN or infinity).
@@ -48,8 +52,9 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
     from companion import data, recipes
     from companion.models import _checks
 
-    batch_size, steps, repeats = (_checks.positive_int(arg, value) for arg, value in
-                                  (("batch_size", batch_size), ("steps", steps), ("repeats", repeats)))
+    batch_size, repeats = _checks.positive_int("batch_size", batch_size), _checks.positive_int("repeats", repeats)
+    if steps is not None:
+        steps = _checks.positive_int("steps", steps)
     recipe = recipes.get(name)
     previous = keras.config.dtype_policy()
     if mixed_precision:
@@ -58,12 +63,11 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
         keras.utils.set_random_seed(seed)
         model = recipe.build(seed)
         (x_train, y_train), _ = data.load_mnist()
-        n = images or batch_size * steps
+        n = images or (batch_size * steps if steps else len(x_train))
         batches = recipe.batches(data.scale(x_train[:n]), y_train[:n], batch_size=batch_size, seed=seed)
         options = recipe.compile_options() if compile_options is None else compile_options
         recipe.compile(model, steps_per_epoch=len(batches), epochs=1, **options)
-        steps = min(steps, len(batches))
-        runs, logs = timed_fits(model, batches, steps, repeats, batch_size)
+        runs, logs, steps = timed_fits(model, batches, repeats, batch_size, steps=steps, min_seconds=min_seconds)
         outputs_finite = _outputs_finite(model, recipe, data.scale(x_train[:16]), y_train[:16])
     finally:
         keras.config.set_dtype_policy(previous)
@@ -77,24 +81,45 @@ def throughput(name, batch_size=128, steps=20, repeats=5, images=None, mixed_pre
         "compile_options": options,
         "images_per_second": median,
         "step_seconds": batch_size / median,
+        "steps": steps,
         "runs": runs,
         "final_loss_finite": bool(np.all(np.isfinite(final))),
         "outputs_finite": outputs_finite,
     }
 
 
-def timed_fits(model, batches, steps, repeats, batch_size):
-    """One warm-up `fit` of `steps` steps (tracing, compilation), then `repeats` timed ones.
+def timed_fits(model, batches, repeats, batch_size, steps=None, min_seconds=2.0):
+    """One warm-up `fit` (tracing, compilation), then `repeats` timed ones of `steps` steps.
 
-    Returns the images per second of each timed run and the last run's history.
+    With `steps=None` the steps per run are calibrated: timed `fit`s of 2, then of more
+    steps (scaled by how far the last one fell short of `min_seconds`), until one lasts
+    `min_seconds` or uses all `batches`; the timed runs take that many. Each `fit` call has a
+    fixed cost (iterator, callbacks, history) that a run of a few milliseconds would be
+    mostly made of; runs of seconds time the steps themselves, for fast and slow models alike.
+
+    Returns the images per second of each timed run, the last run's history and the steps
+    per run.
     """
-    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
+    available = len(batches)
+    if steps is None:
+        steps = min(2, available)
+        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
+        while True:
+            start = time.perf_counter()
+            model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)
+            seconds = time.perf_counter() - start
+            if seconds >= min_seconds or steps >= available:
+                break
+            steps = min(available, max(steps + 1, math.ceil(steps * min_seconds / seconds)))
+    else:
+        steps = min(steps, available)
+        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
     runs, logs = [], None
     for _ in range(repeats):
         start = time.perf_counter()
         logs = model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0).history
         runs.append(steps * batch_size / (time.perf_counter() - start))
-    return runs, logs
+    return runs, logs, steps
 
 
 def _outputs_finite(model, recipe, x, y):
@@ -109,12 +134,12 @@ def _outputs_finite(model, recipe, x, y):
     return bool(np.all(np.isfinite(keras.ops.convert_to_numpy(outputs))))
 
 
-def compare_backends(name, backends=("tensorflow", "jax", "torch"), batch_size=128, steps=20, repeats=5, timeout=900):
+def compare_backends(name, backends=("tensorflow", "jax", "torch"), batch_size=128, steps=None, repeats=5, timeout=900):
     """`throughput(name, ...)` on each backend, each in its own process: a list of dicts."""
     results = []
     for backend in backends:
         command = [sys.executable, "-m", "companion", "bench", name, "--backend", backend, "--batch-size", str(batch_size),
-                   "--steps", str(steps), "--repeats", str(repeats), "--json", "-"]
+                   *(["--steps", str(steps)] if steps else []), "--repeats", str(repeats), "--json", "-"]
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
         if done.returncode != 0:

@@ -64,7 +64,8 @@ def _parser():
     bench.add_argument("model", choices=NAMES)
     bench.add_argument("--backend", choices=BACKENDS)
     bench.add_argument("--batch-size", type=int, default=128)
-    bench.add_argument("--steps", type=int, default=20, help="steps per timed run")
+    bench.add_argument("--steps", type=int, help="steps per timed run (default: as many as fill --min-seconds)")
+    bench.add_argument("--min-seconds", type=float, default=2.0, help="length of a timed run when --steps is not given")
     bench.add_argument("--repeats", type=int, default=5, help="timed runs after one warm-up run; the median is reported")
     bench.add_argument("--mixed-precision", action="store_true", help="train under the mixed_bfloat16 policy")
     bench.add_argument("--json", help="write the result as JSON to this file, or to standard output with -")
@@ -240,7 +241,8 @@ def bench(args, argv):
     from companion import benchmark
 
     result = benchmark.throughput(
-        args.model, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats, mixed_precision=args.mixed_precision
+        args.model, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats, mixed_precision=args.mixed_precision,
+        min_seconds=args.min_seconds,
     )
     if args.json == "-":
         print(json.dumps(result))

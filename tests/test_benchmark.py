@@ -1,4 +1,7 @@
-"""Tests of the benchmark helpers: the FLOP count of a training step and the SGEMM rate."""
+"""Tests of the benchmark helpers: the FLOP count of a training step, the SGEMM rate, the timing loop."""
+
+import time
+import types
 
 import keras
 import pytest
@@ -49,3 +52,31 @@ def test_compile_options_turn_on_xla_on_tensorflow_for_the_generative_models():
     assert recipes.get("mlp_vae").compile_options("tensorflow") == {"jit_compile": True}
     assert recipes.get("classifier").compile_options("tensorflow") == {}  # measured: no gain
     assert recipes.get("dcgan").compile_options("jax") == {} == recipes.get("dcgan").compile_options("torch")
+
+
+class _SleepingModel:
+    """Stands in for a Keras model in `timed_fits`: each step of `fit` takes `step_seconds`."""
+
+    def __init__(self, step_seconds):
+        self.step_seconds, self.fits = step_seconds, []
+
+    def fit(self, batches, epochs, steps_per_epoch, verbose):
+        self.fits.append(steps_per_epoch)
+        time.sleep(self.step_seconds * steps_per_epoch)
+        return types.SimpleNamespace(history={"loss": [0.0]})
+
+
+def test_timed_fits_calibrates_the_steps_so_that_a_run_lasts_min_seconds():
+    model = _SleepingModel(0.01)
+    runs, _, steps = benchmark.timed_fits(model, range(1000), repeats=3, batch_size=8, min_seconds=0.2)
+    # Calibration: a 2-step fit measures at least 10 ms a step (sleep never returns early), so
+    # the next try has at most ceil(0.2 / 0.01) = 20 steps, and 20 steps sleep 0.2 s: enough,
+    # so never more than 20. Scheduler delay lengthens a try and can end the search a step or
+    # two early; fewer than 10 steps would take 0.1 s of delay. Without calibration: 2.
+    assert 10 <= steps <= 20
+    assert model.fits[:2] == [2, 2] and model.fits[-4:] == [steps] * 4  # warm-up; tries ending with `steps`; 3 runs
+    # The batches limit a run; an explicit `steps` skips the calibration.
+    assert benchmark.timed_fits(_SleepingModel(0.001), range(5), repeats=1, batch_size=8, min_seconds=1.0)[2] == 5
+    model = _SleepingModel(0.001)
+    assert benchmark.timed_fits(model, range(100), repeats=2, batch_size=8, steps=7)[2] == 7
+    assert model.fits == [7, 7, 7]  # warm-up and two timed runs
