@@ -21,8 +21,9 @@ style of the keras.io examples, on TensorFlow:
 Everything is left at Keras's defaults (`fit` without `jit_compile` or
 `steps_per_execution`), as the examples leave it.
 
-    from bench.reference import reference_throughput
+    from bench.reference import reference_throughput, reference_trainee
     reference_throughput("dcgan", batch_size=128)
+    benchmark.throughput("dcgan", alongside=reference_trainee("dcgan"))  # interleaved runs
 """
 
 import statistics
@@ -33,7 +34,7 @@ from keras import ops
 
 from companion import benchmark, data, recipes
 
-__all__ = ["build_reference", "reference_throughput"]
+__all__ = ["build_reference", "reference_throughput", "reference_trainee"]
 
 
 class KerasIOVAE(keras.Model):
@@ -217,9 +218,10 @@ class _Targets(keras.utils.PyDataset):
         return x, x
 
 
-def reference_throughput(name, batch_size=128, steps=None, repeats=5, seed=0, min_seconds=2.0):
-    """Median training images per second of the keras.io-style reference of `name`,
-    timed exactly as `companion.benchmark.throughput` times the companion's model."""
+def reference_trainee(name, batch_size=128, steps=None, seed=0):
+    """The compiled keras.io-style reference of `name` and its training batches: the
+    `(model, batches)` pair that `benchmark.throughput(..., alongside=...)` times in the same
+    rounds as the companion's model."""
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(f"The keras.io-style references use tf.GradientTape: run them with KERAS_BACKEND=tensorflow, "
                            f"not {keras.backend.backend()!r}")
@@ -230,7 +232,14 @@ def reference_throughput(name, batch_size=128, steps=None, repeats=5, seed=0, mi
     batches = recipe.batches(data.scale(x_train[:n]), y_train[:n], batch_size=batch_size, seed=seed)
     if recipe.kind == "denoiser":
         batches = _Targets(batches)
+    return model, batches
+
+
+def reference_throughput(name, batch_size=128, steps=None, repeats=5, seed=0, min_seconds=2.0):
+    """Median training images per second of the keras.io-style reference of `name` alone,
+    timed as `companion.benchmark.throughput` times the companion's model."""
+    model, batches = reference_trainee(name, batch_size, steps, seed)
     runs, _, steps = benchmark.timed_fits(model, batches, repeats, batch_size, steps=steps, min_seconds=min_seconds)
-    median = statistics.median(runs)  # timed as the companion's, above
+    median = statistics.median(runs)
     return {"model": name, "implementation": "keras.io-style reference", "batch_size": batch_size,
             "images_per_second": median, "step_seconds": batch_size / median, "steps": steps, "runs": runs}

@@ -6,12 +6,13 @@ process loads one Keras backend, and a fresh process's peak RSS is the model's o
 * the companion's training images per second at batch 64, 128 and 256: one warm-up run,
   then the median of `--repeats` timed runs, each of as many steps as fill `--min-seconds`
   (`companion.benchmark.throughput`, `benchmark.timed_fits`);
-* on TensorFlow, in the same process and timed the same way, the keras.io-style reference of
-  the same architecture (`bench/reference.py`), and the ratio of the two;
+* on TensorFlow, in the same process and the same rounds (a run of the companion's model,
+  then one of the reference: `benchmark.interleaved_fits`), the keras.io-style reference of
+  the same architecture (`bench/reference.py`), and the median of the rounds' ratios;
 * the FLOPs of one training step, counted by XLA on JAX (`benchmark.train_step_flops`), and the
   fraction of the backend's float32 matrix-product rate (`benchmark.sgemm_rate`, measured in
   the same process) that the step achieves;
-* the process's peak resident memory after training (before the reference runs).
+* the process's peak resident memory after training (on TensorFlow with the reference's).
 
     .venv/bin/python bench/throughput.py [--backends jax tensorflow torch] [--models NAME ...]
 
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -48,26 +50,30 @@ def worker(backend, model, batch_sizes, steps, repeats, min_seconds):
     from companion import benchmark
 
     assert keras.backend.backend() == backend, (keras.backend.backend(), backend)
+    if backend == "tensorflow":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from reference import reference_trainee
     sgemm = benchmark.sgemm_rate()
     rows = []
     for batch_size in batch_sizes:
-        result = benchmark.throughput(model, batch_size=batch_size, steps=steps, repeats=repeats, min_seconds=min_seconds)
+        # On TensorFlow the keras.io-style reference trains in the same rounds: each round times
+        # one run of the companion's model, then one of the reference (benchmark.interleaved_fits).
+        alongside = reference_trainee(model, batch_size, steps) if backend == "tensorflow" else None
+        result = benchmark.throughput(model, batch_size=batch_size, steps=steps, repeats=repeats, min_seconds=min_seconds,
+                                      alongside=alongside)
         result.update(sgemm_flops_per_second=sgemm, repeats=repeats, min_seconds=min_seconds)
+        if alongside:
+            reference_runs, result["reference_steps"] = result.pop("alongside_runs"), result.pop("alongside_steps")
+            result["reference_runs"] = reference_runs
+            result["reference_images_per_second"] = statistics.median(reference_runs)
+            result["paired_ratio"] = statistics.median(a / b for a, b in zip(result["runs"], reference_runs))
         if backend == "jax":
             result["flops_per_step"] = benchmark.train_step_flops(model, batch_size)
         rows.append(result)
     peak = peak_rss_mb()
     for row in rows:
         row["peak_rss_mb"] = peak
-    if backend == "tensorflow":
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from reference import reference_throughput
-
-        for row in rows:
-            ref = reference_throughput(model, batch_size=row["batch_size"], steps=steps, repeats=repeats, min_seconds=min_seconds)
-            row["reference_images_per_second"] = ref["images_per_second"]
-            row["reference_steps"] = ref["steps"]
-            row["reference_runs"] = ref["runs"]
+        row["peak_rss_includes_reference"] = backend == "tensorflow"
     for row in rows:
         print(json.dumps(row), flush=True)
 

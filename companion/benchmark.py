@@ -21,11 +21,11 @@ import subprocess
 import sys
 import time
 
-__all__ = ["compare_backends", "sgemm_rate", "throughput", "train_step_flops"]
+__all__ = ["compare_backends", "interleaved_fits", "sgemm_rate", "throughput", "timed_fits", "train_step_flops"]
 
 
 def throughput(name, batch_size=128, steps=None, repeats=5, images=None, mixed_precision=False, seed=0, compile_options=None,
-               min_seconds=2.0):
+               min_seconds=2.0, alongside=None):
     """Median training images per second of recipe `name` on the active backend.
 
     Args:
@@ -38,13 +38,16 @@ def throughput(name, batch_size=128, steps=None, repeats=5, images=None, mixed_p
         mixed_precision: train under Keras's `mixed_bfloat16` policy.
         compile_options: arguments of `Model.compile` (default: `recipe.compile_options()`, what
             the command line trains with; `{}` for Keras's defaults).
+        alongside: optional `(model, batches)` of another, compiled model to time in the same
+            rounds (`interleaved_fits`), such as a reference implementation to compare with.
 
     Returns:
         dict with `model`, `backend`, `batch_size`, `images_per_second` (median),
         `step_seconds` (median), `steps` (per timed run), `runs` (images per second of each timed run),
         `mixed_precision`, `final_loss_finite` and `outputs_finite` (16 samples of a generative
         model, or the outputs for 16 training images of the classifier and the denoiser, hold no
-        NaN or infinity).
+        NaN or infinity); with `alongside`, also `alongside_runs` (its images per second, run by
+        run, each timed right after the companion's run of the same round) and `alongside_steps`.
     """
     import keras
     import numpy as np
@@ -67,7 +70,9 @@ def throughput(name, batch_size=128, steps=None, repeats=5, images=None, mixed_p
         batches = recipe.batches(data.scale(x_train[:n]), y_train[:n], batch_size=batch_size, seed=seed)
         options = recipe.compile_options() if compile_options is None else compile_options
         recipe.compile(model, steps_per_epoch=len(batches), epochs=1, **options)
-        runs, logs, steps = timed_fits(model, batches, repeats, batch_size, steps=steps, min_seconds=min_seconds)
+        trainees = [(model, batches)] + ([tuple(alongside)] if alongside else [])
+        timed = interleaved_fits(trainees, repeats, batch_size, steps=steps, min_seconds=min_seconds)
+        runs, logs, steps = timed[0]
         outputs_finite = _outputs_finite(model, recipe, data.scale(x_train[:16]), y_train[:16])
     finally:
         keras.config.set_dtype_policy(previous)
@@ -85,6 +90,7 @@ def throughput(name, batch_size=128, steps=None, repeats=5, images=None, mixed_p
         "runs": runs,
         "final_loss_finite": bool(np.all(np.isfinite(final))),
         "outputs_finite": outputs_finite,
+        **({"alongside_runs": timed[1][0], "alongside_steps": timed[1][2]} if alongside else {}),
     }
 
 
@@ -100,26 +106,46 @@ def timed_fits(model, batches, repeats, batch_size, steps=None, min_seconds=2.0)
     Returns the images per second of each timed run, the last run's history and the steps
     per run.
     """
-    available = len(batches)
-    if steps is None:
-        steps = min(2, available)
-        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
-        while True:
-            start = time.perf_counter()
-            model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)
-            seconds = time.perf_counter() - start
-            if seconds >= min_seconds or steps >= available:
-                break
-            steps = min(available, max(steps + 1, math.ceil(steps * min_seconds / seconds)))
-    else:
-        steps = min(steps, available)
-        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
-    runs, logs = [], None
+    return interleaved_fits([(model, batches)], repeats, batch_size, steps=steps, min_seconds=min_seconds)[0]
+
+
+def interleaved_fits(trainees, repeats, batch_size, steps=None, min_seconds=2.0):
+    """`timed_fits` for several `(model, batches)` pairs at once, their timed runs interleaved.
+
+    Each model is warmed up and calibrated in turn; then come `repeats` rounds, each timing
+    one run of every model, one after the other. A shared machine has slow spells lasting
+    seconds to minutes (on the book's 2-core machine, runs of one model came at two speeds,
+    one 1.5x the other, for several runs at a time); runs of the same round fall in the same
+    spell, so the ratio of two models' runs in a round cancels it, where the ratio of two
+    separately timed medians does not.
+
+    Returns a list with `(runs, last history, steps per run)` for each pair, in order.
+    """
+    plans = []
+    for model, batches in trainees:
+        available = len(batches)
+        if steps is None:
+            n = min(2, available)
+            model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0)  # warm-up
+            while True:
+                start = time.perf_counter()
+                model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0)
+                seconds = time.perf_counter() - start
+                if seconds >= min_seconds or n >= available:
+                    break
+                n = min(available, max(n + 1, math.ceil(n * min_seconds / seconds)))
+        else:
+            n = min(steps, available)
+            model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0)  # warm-up
+        plans.append((model, batches, n))
+    results = [([], None, n) for _, _, n in plans]
     for _ in range(repeats):
-        start = time.perf_counter()
-        logs = model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0).history
-        runs.append(steps * batch_size / (time.perf_counter() - start))
-    return runs, logs, steps
+        for i, (model, batches, n) in enumerate(plans):
+            start = time.perf_counter()
+            logs = model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0).history
+            results[i][0].append(n * batch_size / (time.perf_counter() - start))
+            results[i] = (results[i][0], logs, n)
+    return results
 
 
 def _outputs_finite(model, recipe, x, y):

@@ -57,11 +57,12 @@ def test_compile_options_turn_on_xla_on_tensorflow_for_the_generative_models():
 class _SleepingModel:
     """Stands in for a Keras model in `timed_fits`: each step of `fit` takes `step_seconds`."""
 
-    def __init__(self, step_seconds):
-        self.step_seconds, self.fits = step_seconds, []
+    def __init__(self, step_seconds, calls=None):
+        self.step_seconds, self.fits, self.calls = step_seconds, [], calls if calls is not None else []
 
     def fit(self, batches, epochs, steps_per_epoch, verbose):
         self.fits.append(steps_per_epoch)
+        self.calls.append(self)  # a list shared by several models records the order of their fits
         time.sleep(self.step_seconds * steps_per_epoch)
         return types.SimpleNamespace(history={"loss": [0.0]})
 
@@ -80,3 +81,16 @@ def test_timed_fits_calibrates_the_steps_so_that_a_run_lasts_min_seconds():
     model = _SleepingModel(0.001)
     assert benchmark.timed_fits(model, range(100), repeats=2, batch_size=8, steps=7)[2] == 7
     assert model.fits == [7, 7, 7]  # warm-up and two timed runs
+
+
+def test_interleaved_fits_time_each_model_once_per_round():
+    calls = []
+    fast, slow = _SleepingModel(0.001, calls), _SleepingModel(0.004, calls)
+    (fast_runs, _, fast_steps), (slow_runs, _, slow_steps) = benchmark.interleaved_fits(
+        [(fast, range(1000)), (slow, range(1000))], repeats=3, batch_size=4, min_seconds=0.05)
+    # Each model is calibrated on its own: the faster one needs more steps to fill 0.05 s.
+    assert fast_steps > slow_steps
+    # After both calibrations, the timed runs alternate: fast, slow, fast, slow, fast, slow.
+    assert calls[-6:] == [fast, slow] * 3 and len(fast_runs) == len(slow_runs) == 3
+    # A step sleeps 1 and 4 ms: the fast model's runs give at most 4 / 0.001 images per second.
+    assert max(fast_runs) <= 4 / 0.001 and max(slow_runs) <= 4 / 0.004 < min(fast_runs)
