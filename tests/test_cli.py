@@ -117,6 +117,22 @@ def test_bench_reports_the_median_of_its_timed_runs(capsys, tmp_path):
     assert "mlp_vae on" in capsys.readouterr().out
 
 
+def test_bench_times_a_second_model_in_the_same_rounds():
+    import keras
+
+    from companion import benchmark, data, recipes
+
+    recipe = recipes.get("mlp_vae")
+    other = recipe.build(1)
+    recipe.compile(other, steps_per_epoch=4, epochs=1)
+    (x, y), _ = data.load_mnist()
+    batches = recipe.batches(data.scale(x[:128]), y[:128], batch_size=32)
+    result = benchmark.throughput("mlp_vae", batch_size=32, steps=3, repeats=3, alongside=(other, batches))
+    assert len(result["runs"]) == len(result["alongside_runs"]) == 3 and result["alongside_steps"] == 3
+    assert all(r > 0 for r in result["alongside_runs"])
+    assert int(keras.ops.convert_to_numpy(other.optimizer.iterations)) == 3 + 3 * 3  # warm-up, three timed runs
+
+
 def test_bench_in_a_subprocess_and_its_argument_checks():
     import keras
 
