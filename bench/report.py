@@ -61,17 +61,11 @@ def throughput_section(rows):
         out += [f"**Incomplete run**: {len(missing)} of {len(BACKENDS) * len(MODELS)} configurations are not measured yet "
                 f"({', '.join(missing)}); `bench/throughput.py` resumes with them.", ""]
     repeats = sorted({r["repeats"] for r in rows})
-    if all("min_seconds" in r for r in rows):
-        seconds = sorted({r["min_seconds"] for r in rows})
-        out += [f"Each figure: the median of {'/'.join(map(str, repeats))} timed runs after a warm-up run; each run has as "
-                f"many steps as fill {'/'.join(f'{s:g}' for s in seconds)} s by a timed two-step calibration "
-                f"(`benchmark.timed_fits`; from {min(r['steps'] for r in rows)} to {max(r['steps'] for r in rows)} steps), "
-                "so that `fit`'s fixed cost per call stays small beside the steps.", ""]
-    else:
-        steps = sorted({(r["steps"], r["repeats"]) for r in rows})
-        out += [f"Each figure: the median of {', '.join(f'{n} timed runs of {s} steps' for s, n in steps)}, after a "
-                "warm-up run. Runs this short are noisy: the classifier, whose companion and reference are the same "
-                "code, measures how much (its ratios below should be 1).", ""]
+    seconds = sorted({r["min_seconds"] for r in rows})
+    out += [f"Each figure: the median of {'/'.join(map(str, repeats))} timed runs after a warm-up run; each run has as "
+            f"many steps as fill {'/'.join(f'{s:g}' for s in seconds)} s by a timed two-step calibration "
+            f"(`benchmark.timed_fits`; from {min(r['steps'] for r in rows)} to {max(r['steps'] for r in rows)} steps), "
+            "so that `fit`'s fixed cost per call stays small beside the steps.", ""]
     out += ["Images per second of training, the median of the timed runs (warm-up excluded), each model in a fresh",
             "process per backend. SGEMM: the backend's own float32 `keras.ops.matmul` of two 2048 x 2048 matrices, "
             "measured in each of those processes (median shown):", ""]
@@ -79,13 +73,13 @@ def throughput_section(rows):
 
     tf_rows = [r for r in rows if r["backend"] == "tensorflow" and "reference_images_per_second" in r]
     out += ["### Against the keras.io-style reference (TensorFlow, same architecture, same process)", ""]
-    if any("paired_ratio" in r for r in tf_rows):
+    if tf_rows:
         out += ["The two implementations are timed in alternation (a run of each per round, "
                 "`benchmark.interleaved_fits`); the ratio is the median over the rounds of companion / reference, "
                 "so a slow spell of the machine falls on both sides of a ratio.", ""]
     body, ratios = [], []
     for r in sorted(tf_rows, key=lambda r: (r["model"], r["batch_size"])):
-        ratio = r.get("paired_ratio", r["images_per_second"] / r["reference_images_per_second"])
+        ratio = r["paired_ratio"]
         ratios.append((r["model"], r["batch_size"], ratio))
         verdict = ("control (same code)" if r["model"] in CONTROLS
                    else "met" if ratio >= TARGET_RATIO else f"short by {TARGET_RATIO - ratio:.2f}")

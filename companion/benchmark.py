@@ -124,28 +124,23 @@ def interleaved_fits(trainees, repeats, batch_size, steps=None, min_seconds=2.0)
     plans = []
     for model, batches in trainees:
         available = len(batches)
-        if steps is None:
-            n = min(2, available)
-            model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0)  # warm-up
-            while True:
-                start = time.perf_counter()
-                model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0)
-                seconds = time.perf_counter() - start
-                if seconds >= min_seconds or n >= available:
-                    break
-                n = min(available, max(n + 1, math.ceil(n * min_seconds / seconds)))
-        else:
-            n = min(steps, available)
-            model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0)  # warm-up
+        n = min(steps or 2, available)
+        model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0)  # warm-up
+        while steps is None:  # calibration
+            start = time.perf_counter()
+            model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0)
+            seconds = time.perf_counter() - start
+            if seconds >= min_seconds or n >= available:
+                break
+            n = min(available, max(n + 1, math.ceil(n * min_seconds / seconds)))
         plans.append((model, batches, n))
-    results = [([], None, n) for _, _, n in plans]
+    runs, logs = [[] for _ in plans], [None] * len(plans)
     for _ in range(repeats):
         for i, (model, batches, n) in enumerate(plans):
             start = time.perf_counter()
-            logs = model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0).history
-            results[i][0].append(n * batch_size / (time.perf_counter() - start))
-            results[i] = (results[i][0], logs, n)
-    return results
+            logs[i] = model.fit(batches, epochs=1, steps_per_epoch=n, verbose=0).history
+            runs[i].append(n * batch_size / (time.perf_counter() - start))
+    return [(runs[i], logs[i], n) for i, (_, _, n) in enumerate(plans)]
 
 
 def _outputs_finite(model, recipe, x, y):

@@ -140,19 +140,20 @@ def _train(args, argv, recipe, epochs, out, checkpoint_path, x_train, y_train, x
     from companion.training.callbacks import read_progress, save_for_inference
     from companion.weights import sha256_of
 
+    options = recipe.compile_options()  # on TensorFlow: XLA, unless a multi-replica strategy is active
     initial_epoch, seconds_before = 0, 0.0
     if args.resume and checkpoint_path.is_file():
         model, initial_epoch = resume_training(checkpoint_path)
         seconds_before = float(read_progress(checkpoint_path).get("train_seconds", 0.0))
         print(f"Resuming {recipe.name} from {checkpoint_path} at epoch {initial_epoch + 1} of {epochs}")
-        for option, value in recipe.compile_options().items():  # not all are kept in the checkpoint
+        for option, value in options.items():  # not all are kept in the checkpoint
             setattr(model, option, value)
     else:
         keras.utils.set_random_seed(args.seed)
         model = recipe.build(args.seed)
     batches = recipe.batches(x_train, y_train, args.batch_size, seed=args.seed, epoch=initial_epoch)
     if initial_epoch == 0:
-        recipe.compile(model, len(batches), epochs, **recipe.compile_options())
+        recipe.compile(model, len(batches), epochs, **options)
 
     started = time.monotonic()
     elapsed = lambda: seconds_before + time.monotonic() - started
@@ -173,7 +174,7 @@ def _train(args, argv, recipe, epochs, out, checkpoint_path, x_train, y_train, x
         "epochs": epochs,
         "batch_size": args.batch_size or recipe.batch_size,
         "distribute": bool(args.distribute),
-        "compile_options": recipe.compile_options(),
+        "compile_options": options,
         "train_images": len(x_train),
         "parameters": int(model.count_params()),
         "versions": _versions(),
