@@ -14,7 +14,7 @@ import time
 import keras
 
 from companion import data
-from companion.models import DCGAN, MLPGAN, WGANGP, ConditionalGAN, ConditionalVAE, ConvVAE, MLPVAE
+from companion.models import ACGAN, DCGAN, MLPGAN, WGANGP, ConditionalGAN, ConditionalVAE, ConvVAE, MLPVAE
 
 MODELS = {
     "MLPVAE (source)": (MLPVAE, False),
@@ -23,6 +23,7 @@ MODELS = {
     "MLPGAN (source)": (MLPGAN, False),
     "DCGAN": (DCGAN, False),
     "ConditionalGAN": (ConditionalGAN, True),
+    "ACGAN": (ACGAN, True),
     "WGANGP": (WGANGP, False),
 }
 

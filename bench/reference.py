@@ -11,6 +11,8 @@ style of the keras.io examples, on TensorFlow:
 * GANs (keras.io "DCGAN to generate face images"): generated and real images concatenated
   for one discriminator pass under its own tape, with noisy labels, then a *second*
   generator pass for the generator's tape; `BinaryCrossentropy(from_logits=True)`;
+  the conditional GAN (an AC-GAN) adds its class head's cross-entropy to both losses, as
+  the companion's does;
 * WGAN-GP (keras.io "WGAN-GP overriding `Model.train_step`"): `d_steps` critic steps, each
   on the whole batch with fresh noise and a nested tape for the gradient penalty, then a
   generator step;
@@ -79,10 +81,11 @@ class KerasIOVAE(keras.Model):
 
 
 class KerasIOGAN(keras.Model):
-    def __init__(self, discriminator, generator, latent_dim, conditional=False, num_classes=10, **kwargs):
+    def __init__(self, discriminator, generator, latent_dim, conditional=False, num_classes=10, class_weight=0.0, **kwargs):
         super().__init__(**kwargs)
         self.discriminator, self.generator = discriminator, generator
         self.latent_dim, self.conditional, self.num_classes = latent_dim, conditional, num_classes
+        self.class_weight = class_weight  # > 0: an AC-GAN, whose discriminator reads images only and has a class head
         self.seed_generator = keras.random.SeedGenerator(1337)
 
     def compile(self, d_optimizer, g_optimizer, loss_fn):
@@ -98,6 +101,13 @@ class KerasIOGAN(keras.Model):
     def _inputs(self, x, labels):
         return x if labels is None else [x, labels]
 
+    def _discriminator_loss(self, targets, images, labels):
+        if not self.class_weight:
+            return self.loss_fn(targets, self.discriminator(self._inputs(images, labels)))
+        logits, class_logits = self.discriminator(images)
+        class_loss = keras.losses.categorical_crossentropy(labels, class_logits, from_logits=True)
+        return self.loss_fn(targets, logits) + self.class_weight * tf.reduce_mean(class_loss)
+
     def train_step(self, data):
         real_images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         if labels is not None:
@@ -111,8 +121,7 @@ class KerasIOGAN(keras.Model):
         targets = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
         targets += 0.05 * tf.random.uniform(tf.shape(targets))  # label noise, as in the example
         with tf.GradientTape() as tape:
-            predictions = self.discriminator(self._inputs(combined_images, combined_labels))
-            d_loss = self.loss_fn(targets, predictions)
+            d_loss = self._discriminator_loss(targets, combined_images, combined_labels)
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
 
@@ -120,8 +129,7 @@ class KerasIOGAN(keras.Model):
         misleading_labels = tf.zeros((batch_size, 1))
         with tf.GradientTape() as tape:
             fake = self.generator(self._inputs(random_latent_vectors, labels))
-            predictions = self.discriminator(self._inputs(fake, labels))
-            g_loss = self.loss_fn(misleading_labels, predictions)
+            g_loss = self._discriminator_loss(misleading_labels, fake, labels)
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
         self.d_loss_metric.update_state(d_loss)
@@ -187,7 +195,8 @@ def build_reference(name, seed=0):
         reference = KerasIOWGANGP(model.discriminator, model.generator, model.latent_dim, model.n_critic, model.gp_weight)
         reference.compile(model.default_optimizer(), model.default_optimizer())
     elif recipe.kind == "gan":
-        reference = KerasIOGAN(model.discriminator, model.generator, model.latent_dim, recipe.conditional, model.num_classes)
+        reference = KerasIOGAN(model.discriminator, model.generator, model.latent_dim, recipe.conditional, model.num_classes,
+                               model.class_weight)
         reference.compile(model.default_optimizer(), model.default_optimizer(),
                           keras.losses.BinaryCrossentropy(from_logits=True))
     elif recipe.kind == "classifier":

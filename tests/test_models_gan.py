@@ -7,7 +7,7 @@ from keras import layers
 from scipy.stats import norm
 
 from companion import data, training
-from companion.models import GAN, WGANGP, ConditionalGAN, DCGAN, MLPGAN
+from companion.models import ACGAN, GAN, WGANGP, ConditionalGAN, DCGAN, MLPGAN
 
 pytestmark = pytest.mark.backend
 
@@ -15,6 +15,7 @@ FACTORIES = {
     "mlp": lambda **kw: MLPGAN(latent_dim=8, **kw),
     "dcgan": lambda **kw: DCGAN(latent_dim=8, filters=(8, 4), **kw),
     "conditional": lambda **kw: ConditionalGAN(latent_dim=8, filters=(8, 4), **kw),
+    "acgan": lambda **kw: ACGAN(latent_dim=8, filters=(8, 4), class_weight=0.7, **kw),
     "wgan_gp": lambda **kw: WGANGP(latent_dim=8, filters=(8, 4), n_critic=2, **kw),
 }
 HISTORY_KEYS = {"d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
@@ -230,6 +231,35 @@ def test_conditional_gan_honours_its_labels(real):
         model.fit(x, np.full(len(x), 10), epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"needs `labels`"):
         model.generate(3)
+
+
+def test_acgan_losses_add_the_class_heads_cross_entropy(real):
+    x, y = real
+    model = make("acgan")
+    z = np.random.default_rng(0).standard_normal((len(x), 8)).astype(np.float32)
+    model.sample_noise = lambda n: keras.ops.convert_to_tensor(z[:n])  # the noise the losses draw, fixed
+    labels = keras.ops.convert_to_tensor(y)
+    # The losses generate in training mode (batch statistics in the generator's BN).
+    fake = keras.ops.convert_to_numpy(model.generate_images(keras.ops.convert_to_tensor(z), labels, training=True))
+
+    def heads(images):
+        logits, class_logits = model.discriminate_with_classes(keras.ops.convert_to_tensor(images))
+        class_logits = keras.ops.convert_to_numpy(class_logits).astype(np.float64)
+        log_softmax = class_logits - np.logaddexp.reduce(class_logits, axis=1, keepdims=True)
+        return keras.ops.convert_to_numpy(logits).astype(np.float64), -log_softmax[np.arange(len(y)), y].mean()
+
+    softplus = lambda a: np.logaddexp(0.0, a)
+    (real_logits, real_ce), (fake_logits, fake_ce) = heads(x), heads(fake)
+    assert model.classify(x[:3]).shape == (3, 10)
+    np.testing.assert_allclose(model.classify(x[:3]).sum(axis=1), 1.0, rtol=1e-6)
+    d_loss, _ = model.discriminator_loss(keras.ops.convert_to_tensor(x), labels, training.input_gradient)
+    g_loss = model.generator_loss(len(x), labels)
+    # float32 logits of order 1, means of 64 terms: agreement to 1e-5 relative is float32 rounding.
+    expected_d = softplus(-real_logits).mean() + softplus(fake_logits).mean() + 0.7 * (real_ce + fake_ce)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(d_loss)), expected_d, rtol=1e-5)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(g_loss)), softplus(-fake_logits).mean() + 0.7 * fake_ce, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"Received: class_weight=-1"):
+        ACGAN(class_weight=-1)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 * `MLPVAE`, `ConvVAE`, `ConditionalVAE`, `ARVAE` (`companion.models.vae`; `ARVAE`'s
   autoregressive decoder is a `MADE`, `companion.models.made`);
-* `MLPGAN`, `DCGAN`, `ConditionalGAN`, `WGANGP` (`companion.models.gan`);
+* `MLPGAN`, `DCGAN`, `ConditionalGAN`, `ACGAN` (conditional, with an auxiliary classifier),
+  `WGANGP` (`companion.models.gan`);
 * `Denoiser`, a small U-Net trained to remove Gaussian noise (`companion.models.denoiser`);
 * `SeriesVAE`, a VAE with a Gaussian likelihood for 1-D time series (`companion.models.series`);
 * `VectorGAN` and `Autoencoder`, small models for the theory chapters (`companion.models.toy`).
@@ -11,13 +12,14 @@
 """
 
 from companion.models.denoiser import Denoiser
-from companion.models.gan import DCGAN, GAN, MLPGAN, WGANGP, ConditionalGAN, GANOptimizers
+from companion.models.gan import ACGAN, DCGAN, GAN, MLPGAN, WGANGP, ConditionalGAN, GANOptimizers
 from companion.models.made import MADE
 from companion.models.series import SeriesVAE
 from companion.models.toy import Autoencoder, VectorGAN
 from companion.models.vae import ARVAE, VAE, ConditionalVAE, ConvVAE, MLPVAE
 
 __all__ = [
+    "ACGAN",
     "Autoencoder",
     "ARVAE",
     "ConditionalGAN",

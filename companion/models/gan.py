@@ -12,7 +12,9 @@ Losses (logits throughout, never a sigmoid followed by a log):
   cross-entropy; G minimises softplus(-D(G(z))) = -log sigmoid(D(G(z)));
 * WGAN-GP: the critic minimises mean C(G(z)) - mean C(x) + lambda * GP, with GP the mean
   of (||grad C(x_hat)|| - 1)^2 at x_hat uniformly interpolated between real and fake
-  images; G minimises -mean C(G(z)); the critic takes `n_critic` steps per G step.
+  images; G minimises -mean C(G(z)); the critic takes `n_critic` steps per G step;
+* AC-GAN: both networks add `class_weight` times the cross-entropy of D's class head
+  against the requested labels (D on real and generated images, G on its own).
 
 Example:
 
@@ -29,7 +31,7 @@ from keras import layers, ops
 from companion.models import _checks
 from companion.models._seeded import SeedStateMixin
 
-__all__ = ["GAN", "GANOptimizers", "MLPGAN", "DCGAN", "ConditionalGAN", "WGANGP"]
+__all__ = ["GAN", "GANOptimizers", "MLPGAN", "DCGAN", "ConditionalGAN", "ACGAN", "WGANGP"]
 
 
 @keras.saving.register_keras_serializable(package="companion")
@@ -106,6 +108,7 @@ class GAN(SeedStateMixin, keras.Model):
     conditional = False
     wasserstein = False
     n_critic = 1  # discriminator steps per generator step (WGANGP sets its own)
+    class_weight = 0.0  # weight of the auxiliary classifier's cross-entropy (ACGAN sets its own)
     data_shape = _checks.IMAGE_SHAPE  # what one example looks like; images unless a subclass says otherwise
 
     def __init__(self, latent_dim=100, num_classes=10, seed=None, **kwargs):
@@ -146,6 +149,16 @@ class GAN(SeedStateMixin, keras.Model):
         images = ops.reshape(images, (-1, *self.data_shape))
         inputs = [images, self._one_hot(labels)] if self.conditional else images
         return ops.reshape(ops.cast(self.discriminator(inputs, training=training), "float32"), (-1,))
+
+    def discriminate_with_classes(self, images, labels=None, training=False):
+        """D's logits `(n,)` and its class logits `(n, num_classes)`, or None for a
+        discriminator without a class head (all but ACGAN)."""
+        return self.discriminate(images, labels, training=training), None
+
+    def class_loss(self, class_logits, labels):
+        """Mean cross-entropy of the class head's logits against the labels."""
+        labels = ops.cast(labels, "int32")
+        return ops.mean(ops.sparse_categorical_crossentropy(labels, class_logits, from_logits=True))
 
     def call(self, inputs, training=False):
         if self.conditional:
@@ -214,8 +227,8 @@ class GAN(SeedStateMixin, keras.Model):
         batch_size = ops.shape(real)[0]
         fake = ops.stop_gradient(self.generate_images(self.sample_noise(batch_size), labels, training=True))
         noise_shape = (batch_size,) + (1,) * len(self.data_shape)
-        real_logits = self.discriminate(real, labels, training=True)
-        fake_logits = self.discriminate(fake, labels, training=True)
+        real_logits, real_classes = self.discriminate_with_classes(real, labels, training=True)
+        fake_logits, fake_classes = self.discriminate_with_classes(fake, labels, training=True)
         if self.wasserstein:
             alpha = keras.random.uniform(noise_shape, seed=self.seed_generator)
             interpolated = alpha * real + (1.0 - alpha) * fake
@@ -223,6 +236,8 @@ class GAN(SeedStateMixin, keras.Model):
             loss = ops.mean(fake_logits) - ops.mean(real_logits) + self.gp_weight * penalty
         else:
             loss = ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
+        if real_classes is not None:
+            loss = loss + self.class_weight * (self.class_loss(real_classes, labels) + self.class_loss(fake_classes, labels))
         return loss, (real_logits, fake_logits)
 
     def gradient_penalty(self, images, labels, input_gradient):
@@ -233,10 +248,14 @@ class GAN(SeedStateMixin, keras.Model):
 
     def generator_loss(self, batch_size, labels):
         fake = self.generate_images(self.sample_noise(batch_size), labels, training=True)
-        fake_logits = self.discriminate(fake, labels, training=True)
+        fake_logits, fake_classes = self.discriminate_with_classes(fake, labels, training=True)
         if self.wasserstein:
-            return -ops.mean(fake_logits)
-        return ops.mean(ops.softplus(-fake_logits))  # non-saturating: -log D(G(z))
+            loss = -ops.mean(fake_logits)
+        else:
+            loss = ops.mean(ops.softplus(-fake_logits))  # non-saturating: -log D(G(z))
+        if fake_classes is not None:
+            loss = loss + self.class_weight * self.class_loss(fake_classes, labels)
+        return loss
 
     def critic_batches(self, real, labels):
         """Splits a batch into the `n_critic` parts the discriminator trains on in turn."""
@@ -421,6 +440,51 @@ class ConditionalGAN(DCGAN):
         label_map = layers.Reshape(_checks.IMAGE_SHAPE)(layers.Dense(_checks.IMAGE_PIXELS, name="label_map")(one_hot))
         h = _dcgan_discriminator_body(layers.Concatenate()([images, label_map]), self.filters)
         return keras.Model([images, one_hot], layers.Dense(1, name="logit")(h), name="discriminator")
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class ACGAN(ConditionalGAN):
+    """A conditional DCGAN with an auxiliary classifier (AC-GAN, Odena et al., 2017).
+
+    The generator is `ConditionalGAN`'s (z concatenated with the one-hot label). The
+    discriminator sees the image alone and has two heads on the same features: the
+    real/fake logit and the logits of the `num_classes` classes. Both networks add
+    `class_weight` times the class head's cross-entropy against the requested labels:
+    the discriminator on real and on generated images, the generator on its own images.
+    So the generator is rewarded for drawing the digit it was asked for, not only for
+    drawing a real-looking one, which a discriminator that merely reads the label
+    (`ConditionalGAN`) leaves to chance.
+    """
+
+    def __init__(self, latent_dim=64, class_weight=1.0, **kwargs):
+        self.class_weight = _checks.non_negative("class_weight", class_weight)
+        super().__init__(latent_dim=latent_dim, **kwargs)
+
+    def build_discriminator(self):
+        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        h = _dcgan_discriminator_body(images, self.filters)
+        heads = [layers.Dense(1, name="logit")(h), layers.Dense(self.num_classes, name="class_logits")(h)]
+        return keras.Model(images, heads, name="discriminator")
+
+    def discriminate_with_classes(self, images, labels=None, training=False):
+        """D's logits `(n,)` and class logits `(n, num_classes)`; the labels are not read."""
+        logits, class_logits = self.discriminator(ops.reshape(images, (-1, *self.data_shape)), training=training)
+        return ops.reshape(ops.cast(logits, "float32"), (-1,)), ops.cast(class_logits, "float32")
+
+    def discriminate(self, images, labels=None, training=False):
+        return self.discriminate_with_classes(images, labels, training=training)[0]
+
+    def classify(self, images, batch_size=1000):
+        """The class head's probabilities `(n, num_classes)` for images in [0, 1]."""
+        images = self._check_data("images", images)
+        parts = []
+        for part in _checks.batches(len(images), batch_size):
+            class_logits = self.discriminate_with_classes(ops.convert_to_tensor(images[part]))[1]
+            parts.append(ops.convert_to_numpy(ops.softmax(class_logits, axis=-1)))
+        return np.concatenate(parts)
+
+    def get_config(self):
+        return {**super().get_config(), "class_weight": self.class_weight}
 
 
 @keras.saving.register_keras_serializable(package="companion")
