@@ -111,7 +111,7 @@ RECIPES = {
         Recipe("dcgan", "gan", lambda seed: DCGAN(seed=seed), epochs=8, batch_size=128),
         Recipe("conditional_gan", "gan", lambda seed: ConditionalGAN(seed=seed), epochs=10, batch_size=128, conditional=True),
         Recipe("wgan_gp", "gan", lambda seed: WGANGP(seed=seed), epochs=8, batch_size=320),
-        Recipe("denoiser", "denoiser", lambda seed: Denoiser(seed=seed), epochs=8, batch_size=128),
+        Recipe("denoiser", "denoiser", lambda seed: Denoiser(bottleneck_convs=2, seed=seed), epochs=8, batch_size=128),
     ]
 }
 
