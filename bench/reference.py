@@ -12,7 +12,7 @@ style of the keras.io examples, on TensorFlow:
   for one discriminator pass under its own tape, with noisy labels, then a *second*
   generator pass for the generator's tape; `BinaryCrossentropy(from_logits=True)`;
   the conditional GAN (an AC-GAN) adds its class head's cross-entropy to both losses, as
-  the companion's does;
+  the companion's does (real images in their class, generated ones in the extra class);
 * WGAN-GP (keras.io "WGAN-GP overriding `Model.train_step`"): `d_steps` critic steps, each
   on the whole batch with fresh noise and a nested tape for the gradient penalty, then a
   generator step;
@@ -101,12 +101,19 @@ class KerasIOGAN(keras.Model):
     def _inputs(self, x, labels):
         return x if labels is None else [x, labels]
 
-    def _discriminator_loss(self, targets, images, labels):
+    def _discriminator_loss(self, targets, images, labels, class_targets=None):
+        """The loss of the discriminator's outputs on `images` against `targets`; an AC-GAN
+        adds its class head's cross-entropy against `class_targets` (one-hot, digits + "generated")."""
         if not self.class_weight:
             return self.loss_fn(targets, self.discriminator(self._inputs(images, labels)))
         logits, class_logits = self.discriminator(images)
-        class_loss = keras.losses.categorical_crossentropy(labels, class_logits, from_logits=True)
+        class_loss = keras.losses.categorical_crossentropy(class_targets, class_logits, from_logits=True)
         return self.loss_fn(targets, logits) + self.class_weight * tf.reduce_mean(class_loss)
+
+    def _class_targets(self, labels, generated=False):
+        if generated:
+            return tf.one_hot(tf.fill((tf.shape(labels)[0],), self.num_classes), self.num_classes + 1)
+        return tf.pad(labels, [[0, 0], [0, 1]])
 
     def train_step(self, data):
         real_images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -121,7 +128,10 @@ class KerasIOGAN(keras.Model):
         targets = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
         targets += 0.05 * tf.random.uniform(tf.shape(targets))  # label noise, as in the example
         with tf.GradientTape() as tape:
-            d_loss = self._discriminator_loss(targets, combined_images, combined_labels)
+            class_targets = None
+            if self.class_weight:  # generated images first, as in combined_images
+                class_targets = tf.concat([self._class_targets(labels, generated=True), self._class_targets(labels)], axis=0)
+            d_loss = self._discriminator_loss(targets, combined_images, combined_labels, class_targets)
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
 
@@ -129,7 +139,8 @@ class KerasIOGAN(keras.Model):
         misleading_labels = tf.zeros((batch_size, 1))
         with tf.GradientTape() as tape:
             fake = self.generator(self._inputs(random_latent_vectors, labels))
-            g_loss = self._discriminator_loss(misleading_labels, fake, labels)
+            g_loss = self._discriminator_loss(misleading_labels, fake, labels,
+                                              self._class_targets(labels) if self.class_weight else None)
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
         self.d_loss_metric.update_state(d_loss)

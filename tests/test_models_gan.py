@@ -246,17 +246,17 @@ def test_acgan_losses_add_the_class_heads_cross_entropy(real):
         logits, class_logits = model.discriminate_with_classes(keras.ops.convert_to_tensor(images))
         class_logits = keras.ops.convert_to_numpy(class_logits).astype(np.float64)
         log_softmax = class_logits - np.logaddexp.reduce(class_logits, axis=1, keepdims=True)
-        return keras.ops.convert_to_numpy(logits).astype(np.float64), -log_softmax[np.arange(len(y)), y].mean()
+        return keras.ops.convert_to_numpy(logits).astype(np.float64), -log_softmax[np.arange(len(y)), y].mean(), -log_softmax[:, 10].mean()
 
     softplus = lambda a: np.logaddexp(0.0, a)
-    (real_logits, real_ce), (fake_logits, fake_ce) = heads(x), heads(fake)
-    assert model.classify(x[:3]).shape == (3, 10)
+    (real_logits, real_ce, _), (fake_logits, fake_ce, fake_as_generated_ce) = heads(x), heads(fake)
+    assert model.classify(x[:3]).shape == (3, 11)  # ten digits and "generated"
     np.testing.assert_allclose(model.classify(x[:3]).sum(axis=1), 1.0, rtol=1e-6)
     d_loss, _ = model.discriminator_loss(keras.ops.convert_to_tensor(x), labels, training.input_gradient)
     g_loss = model.generator_loss(len(x), labels)
     # float32 logits of order 1, means of 64 terms: agreement to 1e-5 relative is float32 rounding.
-    # The class head learns from real images only; the generator is scored by it.
-    expected_d = softplus(-real_logits).mean() + softplus(fake_logits).mean() + 0.7 * real_ce
+    # D: real images in their class, generated ones in class 10; G: its images in the requested class.
+    expected_d = softplus(-real_logits).mean() + softplus(fake_logits).mean() + 0.7 * (real_ce + fake_as_generated_ce)
     np.testing.assert_allclose(float(keras.ops.convert_to_numpy(d_loss)), expected_d, rtol=1e-5)
     np.testing.assert_allclose(float(keras.ops.convert_to_numpy(g_loss)), softplus(-fake_logits).mean() + 0.7 * fake_ce, rtol=1e-5)
     with pytest.raises(ValueError, match=r"Received: class_weight=-1"):
