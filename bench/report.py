@@ -191,7 +191,12 @@ def gpu_section():
 def main():
     sections = ["# Benchmark results", "",
                 "Written by `.venv/bin/python bench/report.py` from `bench/results/`; regenerate with `make bench`.", "",
-                f"CPU machine: {machine()}.", ""]
+                f"CPU machine: {machine()}.", "",
+                "Two recipes changed after these measurements (session 7): `conditional_gan` became an AC-GAN "
+                "(`ACGAN`: its discriminator reads the image alone and has a class head, where `ConditionalGAN`'s "
+                "read the label as an extra channel) and the denoiser gained two 3x3 convolutions at 7x7 "
+                "(`bottleneck_convs=2`). Their rows here are of the earlier networks; to re-measure them, delete their "
+                "lines from `bench/results/*.jsonl` and run `bench/throughput.py --models conditional_gan denoiser`.", ""]
     sections += throughput_section(read_jsonl(RESULTS / "throughput_cpu.jsonl"))
     sections += notebooks_section(read_jsonl(RESULTS / "notebooks_cpu.jsonl"))
     sections += gpu_section()
