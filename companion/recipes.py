@@ -9,7 +9,7 @@ import dataclasses
 import keras
 
 from companion import data
-from companion.models import ARVAE, DCGAN, Denoiser, MLPGAN, WGANGP, ConditionalGAN, ConditionalVAE, ConvVAE, MLPVAE
+from companion.models import ACGAN, ARVAE, DCGAN, Denoiser, MLPGAN, WGANGP, ConditionalVAE, ConvVAE, MLPVAE
 from companion.models.classifier import build_classifier
 
 __all__ = ["RECIPES", "Recipe", "get"]
@@ -109,7 +109,7 @@ RECIPES = {
         ),
         Recipe("mlp_gan", "gan", lambda seed: MLPGAN(seed=seed), epochs=30, batch_size=128),
         Recipe("dcgan", "gan", lambda seed: DCGAN(seed=seed), epochs=8, batch_size=128),
-        Recipe("conditional_gan", "gan", lambda seed: ConditionalGAN(seed=seed), epochs=10, batch_size=128, conditional=True),
+        Recipe("conditional_gan", "gan", lambda seed: ACGAN(seed=seed), epochs=10, batch_size=128, conditional=True),
         Recipe("wgan_gp", "gan", lambda seed: WGANGP(seed=seed), epochs=8, batch_size=320),
         Recipe("denoiser", "denoiser", lambda seed: Denoiser(bottleneck_convs=2, seed=seed), epochs=8, batch_size=128),
     ]
