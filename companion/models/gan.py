@@ -153,8 +153,8 @@ class GAN(SeedStateMixin, keras.Model):
         return ops.reshape(ops.cast(self.discriminator(inputs, training=training), "float32"), (-1,))
 
     def discriminate_with_classes(self, images, labels=None, training=False):
-        """D's logits `(n,)` and its class logits `(n, num_classes)`, or None for a
-        discriminator without a class head (all but ACGAN)."""
+        """D's logits `(n,)` and its class logits (`(n, num_classes + 1)` for ACGAN, the last
+        class "generated"), or None for a discriminator without a class head (all but ACGAN)."""
         return self.discriminate(images, labels, training=training), None
 
     def class_loss(self, class_logits, labels):
