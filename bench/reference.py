@@ -101,8 +101,8 @@ class KerasIOGAN(keras.Model):
     def _inputs(self, x, labels):
         return x if labels is None else [x, labels]
 
-    def _discriminator_loss(self, targets, images, labels, class_targets=None):
-        """The loss of the discriminator's outputs on `images` against `targets`; an AC-GAN
+    def _loss(self, targets, images, labels, class_targets=None):
+        """The loss of the discriminator's outputs on `images` against `targets` (either network's); an AC-GAN
         adds its class head's cross-entropy against `class_targets` (one-hot, digits + "generated")."""
         if not self.class_weight:
             return self.loss_fn(targets, self.discriminator(self._inputs(images, labels)))
@@ -131,7 +131,7 @@ class KerasIOGAN(keras.Model):
             class_targets = None
             if self.class_weight:  # generated images first, as in combined_images
                 class_targets = tf.concat([self._class_targets(labels, generated=True), self._class_targets(labels)], axis=0)
-            d_loss = self._discriminator_loss(targets, combined_images, combined_labels, class_targets)
+            d_loss = self._loss(targets, combined_images, combined_labels, class_targets)
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
 
@@ -139,7 +139,7 @@ class KerasIOGAN(keras.Model):
         misleading_labels = tf.zeros((batch_size, 1))
         with tf.GradientTape() as tape:
             fake = self.generator(self._inputs(random_latent_vectors, labels))
-            g_loss = self._discriminator_loss(misleading_labels, fake, labels,
+            g_loss = self._loss(misleading_labels, fake, labels,
                                               self._class_targets(labels) if self.class_weight else None)
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))

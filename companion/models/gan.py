@@ -162,11 +162,6 @@ class GAN(SeedStateMixin, keras.Model):
         labels = ops.cast(labels, "int32")
         return ops.mean(ops.sparse_categorical_crossentropy(labels, class_logits, from_logits=True))
 
-    def discriminator_class_loss(self, real_classes, fake_classes, labels):
-        """The discriminator's class loss (ACGAN): real images in their class, generated ones in the last."""
-        generated = ops.full((ops.shape(fake_classes)[0],), self.num_classes, dtype="int32")
-        return self.class_loss(real_classes, labels) + self.class_loss(fake_classes, generated)
-
     def call(self, inputs, training=False):
         if self.conditional:
             z, labels = inputs
@@ -490,6 +485,11 @@ class ACGAN(ConditionalGAN):
 
     def discriminate(self, images, labels=None, training=False):
         return self.discriminate_with_classes(images, labels, training=training)[0]
+
+    def discriminator_class_loss(self, real_classes, fake_classes, labels):
+        """The discriminator's class loss: real images in their class, generated ones in the last."""
+        generated = ops.full((ops.shape(fake_classes)[0],), self.num_classes, dtype="int32")
+        return self.class_loss(real_classes, labels) + self.class_loss(fake_classes, generated)
 
     def classify(self, images, batch_size=1000):
         """The class head's probabilities `(n, num_classes + 1)` for images in [0, 1]; the
