@@ -32,8 +32,9 @@ from keras import layers, ops
 
 from companion.models import _checks
 from companion.models._seeded import SeedStateMixin
+from companion.models.gan_parts import DiffAugment, SpectralConv2D, SpectralDense
 
-__all__ = ["GAN", "GANOptimizers", "MLPGAN", "DCGAN", "ConditionalGAN", "ACGAN", "WGANGP"]
+__all__ = ["LOSSES", "GAN", "GANOptimizers", "MLPGAN", "DCGAN", "ConditionalGAN", "ACGAN", "WGANGP"]
 
 
 @keras.saving.register_keras_serializable(package="companion")
@@ -60,6 +61,26 @@ class GANOptimizers(keras.optimizers.Optimizer):
     @property
     def own_variables(self):
         return self._variables[:]
+
+    def split(self, values):
+        """The values of `variables` as three lists: the wrapper's own, the discriminator
+        optimizer's and the generator optimizer's (JAX's stateless step)."""
+        n_own, n_d = len(self._variables), len(self.d_optimizer.variables)
+        values = list(values)
+        if len(values) != len(self.variables):
+            raise ValueError(f"Expected {len(self.variables)} optimizer values. Received: {len(values)}")
+        return values[:n_own], values[n_own : n_own + n_d], values[n_own + n_d :]
+
+    def join(self, own, d_values, g_values):
+        """The inverse of `split`."""
+        return list(own) + list(d_values) + list(g_values)
+
+    def count_step(self, own):
+        """`own` (the wrapper's values) with `iterations` advanced by one GAN step."""
+        own = list(own)
+        i = [id(v) for v in self._variables].index(id(self.iterations))
+        own[i] = own[i] + 1
+        return own
 
     def build(self, var_list):
         # The two inner optimizers are built by GAN.compile on their own networks.
@@ -93,6 +114,24 @@ class GANOptimizers(keras.optimizers.Optimizer):
         return cls(d_optimizer, g_optimizer, name=config.get("name", "gan_optimizers"))
 
 
+def _non_saturating(real_logits, fake_logits):
+    """D: softplus(-D(x)) + softplus(D(G(z))), the binary cross-entropy on logits."""
+    if real_logits is None:
+        return ops.mean(ops.softplus(-fake_logits))  # G: -log sigmoid(D(G(z)))
+    return ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
+
+
+def _hinge(real_logits, fake_logits):
+    """D: relu(1 - D(x)) + relu(1 + D(G(z))) (Lim & Ye, 2017; Miyato et al., 2018)."""
+    if real_logits is None:
+        return -ops.mean(fake_logits)  # G: -D(G(z))
+    return ops.mean(ops.relu(1.0 - real_logits)) + ops.mean(ops.relu(1.0 + fake_logits))
+
+
+# Each loss as one function: (real, fake) logits give D's loss, (None, fake) give G's.
+LOSSES = {"non_saturating": _non_saturating, "hinge": _hinge}
+
+
 class GAN(SeedStateMixin, keras.Model):
     """Base class: subclasses supply `build_generator()` and `build_discriminator()`.
 
@@ -100,27 +139,52 @@ class GAN(SeedStateMixin, keras.Model):
         latent_dim: dimension of the noise z ~ N(0, I).
         num_classes: number of labels (conditional models only).
         seed: seed of the noise drawn during training.
+        gan_loss: "non_saturating" (the default) or "hinge" (see `LOSSES`).
+        r1_weight: gamma of the zero-centred R1 penalty on real images,
+            gamma / 2 * E ||grad_x D(x)||^2 (Mescheder et al., 2018); 0 for none.
+        ema_decay: keep an exponential moving average of the generator's weights with
+            this decay (e.g. 0.999), in `ema_generator`; `generate`, `generate_from` and
+            `call` then draw from the average. None for none.
+        augment: names among `gan_parts.AUGMENTATIONS` ("translation", "cutout"): the
+            differentiable augmentation the discriminator sees real and generated images
+            through (Zhao et al., 2020); empty for none.
 
     The generator maps z (and, if conditional, a one-hot label) to images in [0, 1],
     shape `(n, 28, 28, 1)`; the discriminator maps images (and one-hot labels) to one
     logit each. `fit` takes batches of real images in [0, 1] (conditional models:
     `(images, labels)` pairs, e.g. `MNISTBatches(x, y)`).
+
+    Subclasses change what they need by overriding `discriminator_objective`,
+    `generator_objective`, `penalty`, `discriminator_outputs` and `accuracies`
+    (`WGANGP`: the critic's loss and its gradient penalty; `ACGAN`: the class head).
     """
 
     conditional = False
-    wasserstein = False
+    wasserstein = False  # a critic's raw score rather than a probability (WGANGP)
     n_critic = 1  # discriminator steps per generator step (WGANGP sets its own)
-    class_weight = 0.0  # weight of the auxiliary classifier's cross-entropy (ACGAN sets its own)
     data_shape = _checks.IMAGE_SHAPE  # what one example looks like; images unless a subclass says otherwise
+    gan_losses = tuple(LOSSES)  # the values `gan_loss` may take
 
-    def __init__(self, latent_dim=100, num_classes=10, seed=None, **kwargs):
+    def __init__(self, latent_dim=100, num_classes=10, seed=None, gan_loss=None, r1_weight=0.0, ema_decay=None, augment=(), **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = _checks.positive_int("latent_dim", latent_dim)
         self.num_classes = _checks.positive_int("num_classes", num_classes)
+        self.gan_loss = self.gan_losses[0] if gan_loss is None else gan_loss
+        if self.gan_loss not in self.gan_losses:
+            raise ValueError(f"Expected `gan_loss` among {', '.join(self.gan_losses)}. Received: gan_loss={gan_loss!r}")
+        self.r1_weight = _checks.non_negative("r1_weight", r1_weight)
+        if ema_decay is not None and not (isinstance(ema_decay, (int, float)) and 0.0 < ema_decay < 1.0):
+            raise ValueError(f"Expected `ema_decay` in (0, 1), or None. Received: ema_decay={ema_decay!r}")
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.augment = tuple([augment] if isinstance(augment, str) else augment)
+        self.augmentation = DiffAugment(self.augment, self.seed_generator) if self.augment else None
         self.generator = self.build_generator()
         self.discriminator = self.build_discriminator()
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            self._build_ema()
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_acc_real_tracker = keras.metrics.Mean(name="d_acc_real")
@@ -137,14 +201,40 @@ class GAN(SeedStateMixin, keras.Model):
     def build_discriminator(self):
         raise NotImplementedError
 
+    def _build_ema(self):
+        """A second generator of the same architecture, frozen, starting from the generator's weights."""
+        self.ema_generator = self.build_generator()
+        self.ema_generator.set_weights(self.generator.get_weights())
+        # Averaged: the weights the optimizer moves; copied: the rest (BN's moving statistics).
+        self._ema_averaged = [variable.trainable for variable in self.generator.weights]
+        self.ema_generator.trainable = False
+        self.ema_updates = self.add_weight(name="ema_updates", shape=(), initializer="zeros", trainable=False)
+
+    def update_ema(self):
+        """One step of the average, after a generator step: w_ema <- d w_ema + (1 - d) w with
+        d = min(ema_decay, (1 + t) / (10 + t)) at the t-th update (t = 0, 1, ...), so that
+        the first updates, when the average would mostly remember the initial weights,
+        follow the generator more closely (as `tf.train.ExponentialMovingAverage` does
+        with `num_updates`). BN's moving statistics are copied. No-op without `ema_decay`."""
+        if self.ema_generator is None:
+            return
+        t = ops.convert_to_tensor(self.ema_updates)
+        decay = ops.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+        for averaged, ema, weight in zip(self._ema_averaged, self.ema_generator.weights, self.generator.weights):
+            value = ops.convert_to_tensor(weight)
+            ema.assign(decay * ops.convert_to_tensor(ema) + (1.0 - decay) * value if averaged else value)
+        self.ema_updates.assign(t + 1.0)
+
     def _one_hot(self, labels):
         return ops.one_hot(ops.cast(labels, "int32"), self.num_classes)
 
     def generate_images(self, z, labels=None, training=False):
-        """Backend tensors in, backend tensors out: G(z) as images in [0, 1]."""
+        """Backend tensors in, backend tensors out: G(z) as images in [0, 1]. In training, the
+        generator being trained; otherwise its moving average where there is one."""
         inputs = [z, self._one_hot(labels)] if self.conditional else z
+        network = self.generator if training or self.ema_generator is None else self.ema_generator
         # float32 outputs, also under a mixed-precision policy, so the losses are computed in float32
-        return ops.cast(self.generator(inputs, training=training), "float32")
+        return ops.cast(network(inputs, training=training), "float32")
 
     def discriminate(self, images, labels=None, training=False):
         """D's logits, `(n,)`."""
@@ -152,13 +242,12 @@ class GAN(SeedStateMixin, keras.Model):
         inputs = [images, self._one_hot(labels)] if self.conditional else images
         return ops.reshape(ops.cast(self.discriminator(inputs, training=training), "float32"), (-1,))
 
-    def discriminate_with_classes(self, images, labels=None, training=False):
-        """D's logits `(n,)` and its class logits (`(n, num_classes + 1)` for ACGAN, the last
-        class "generated"), or None for a discriminator without a class head (all but ACGAN)."""
-        return self.discriminate(images, labels, training=training), None
+    def augment_images(self, images):
+        """What the discriminator sees in training: the images through `augment` (if any)."""
+        return images if self.augmentation is None else self.augmentation(images)
 
     def class_loss(self, class_logits, labels):
-        """Mean cross-entropy of the class head's logits against the labels (integers)."""
+        """Mean cross-entropy of class logits against the labels (integers)."""
         labels = ops.cast(labels, "int32")
         return ops.mean(ops.sparse_categorical_crossentropy(labels, class_logits, from_logits=True))
 
@@ -170,22 +259,30 @@ class GAN(SeedStateMixin, keras.Model):
 
     # ------------------------------------------------------------------ training
 
-    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
-        """Sets the two optimizers (Adam(2e-4, beta_1=0.5) each, unless given)."""
+    def compile(self, d_optimizer=None, g_optimizer=None, d_learning_rate=None, g_learning_rate=None, **kwargs):
+        """Sets the two optimizers: `default_optimizer()` each unless given (Adam(2e-4,
+        beta_1=0.5) for the non-Wasserstein GANs). `d_learning_rate` and `g_learning_rate`
+        set the two default optimizers' rates apart (the two time-scale update rule, TTUR,
+        Heusel et al., 2017)."""
         if "optimizer" in kwargs or "loss" in kwargs:
             raise ValueError(
                 f"{type(self).__name__}.compile takes `d_optimizer` and `g_optimizer`; its losses are "
                 "built in. Received: " + ", ".join(k for k in ("optimizer", "loss") if k in kwargs)
             )
-        d_optimizer = keras.optimizers.get(d_optimizer or self.default_optimizer())
-        g_optimizer = keras.optimizers.get(g_optimizer or self.default_optimizer())
+        for name, optimizer, rate in (("d", d_optimizer, d_learning_rate), ("g", g_optimizer, g_learning_rate)):
+            if rate is not None and optimizer is not None:
+                raise ValueError(f"Give `{name}_optimizer` or `{name}_learning_rate`, not both. Received: both")
+            if rate is not None and not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0):
+                raise ValueError(f"Expected `{name}_learning_rate` to be a positive number. Received: {name}_learning_rate={rate!r}")
+        d_optimizer = keras.optimizers.get(d_optimizer or self.default_optimizer(d_learning_rate))
+        g_optimizer = keras.optimizers.get(g_optimizer or self.default_optimizer(g_learning_rate))
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
         super().compile(optimizer=GANOptimizers(d_optimizer, g_optimizer), **kwargs)
 
-    def default_optimizer(self):
-        return keras.optimizers.Adam(2e-4, beta_1=0.5)
+    def default_optimizer(self, learning_rate=None):
+        return keras.optimizers.Adam(learning_rate or 2e-4, beta_1=0.5)
 
     def get_compile_config(self):
         if not self.compiled:
@@ -218,46 +315,57 @@ class GAN(SeedStateMixin, keras.Model):
     def sample_noise(self, batch_size):
         return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
 
+    def discriminator_outputs(self, real, fake, labels):
+        """D's outputs on real and generated images, from one call on both (so that a
+        network with state, such as spectral normalization's `u`, runs once per step):
+        a dict with `real_logits` and `fake_logits` (subclasses may add more)."""
+        n = ops.shape(real)[0]
+        both_labels = None if labels is None else ops.concatenate([labels, labels], axis=0)
+        logits = self.discriminate(ops.concatenate([real, fake], axis=0), both_labels, training=True)
+        return {"real_logits": logits[:n], "fake_logits": logits[n:]}
+
+    def discriminator_objective(self, outputs, labels):
+        """D's loss from its outputs (`discriminator_outputs`): the `gan_loss`."""
+        return LOSSES[self.gan_loss](outputs["real_logits"], outputs["fake_logits"])
+
+    def penalty(self, real, fake, labels, input_gradient):
+        """The regularizer added to D's loss: R1, gamma / 2 * mean ||grad_x D(x)||^2 at the
+        real images as D sees them (0 when `r1_weight` is 0)."""
+        if not self.r1_weight:
+            return 0.0
+        return 0.5 * self.r1_weight * self.r1_penalty(real, labels, input_gradient)
+
+    def r1_penalty(self, images, labels, input_gradient):
+        """mean over the batch of ||grad_x D(x)||^2 at the given images."""
+        grads = input_gradient(lambda x: self.discriminate(x, labels, training=True), images)
+        return ops.mean(ops.sum(ops.square(ops.reshape(grads, (ops.shape(grads)[0], -1))), axis=-1))
+
     def discriminator_loss(self, real, labels, input_gradient):
         """D's loss on one batch, and the logits for the metrics.
 
         Args:
             real: real images; labels: their labels (conditional models).
             input_gradient: the backend's `input_gradient(function, x)`, the gradient of
-                `sum(function(x))` with respect to `x`, itself differentiable (WGAN-GP).
+                `sum(function(x))` with respect to `x`, itself differentiable (R1, WGAN-GP).
         """
         batch_size = ops.shape(real)[0]
         fake = ops.stop_gradient(self.generate_images(self.sample_noise(batch_size), labels, training=True))
-        noise_shape = (batch_size,) + (1,) * len(self.data_shape)
-        real_logits, real_classes = self.discriminate_with_classes(real, labels, training=True)
-        fake_logits, fake_classes = self.discriminate_with_classes(fake, labels, training=True)
-        if self.wasserstein:
-            alpha = keras.random.uniform(noise_shape, seed=self.seed_generator)
-            interpolated = alpha * real + (1.0 - alpha) * fake
-            penalty = self.gradient_penalty(interpolated, labels, input_gradient)
-            loss = ops.mean(fake_logits) - ops.mean(real_logits) + self.gp_weight * penalty
-        else:
-            loss = ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
-        if real_classes is not None:
-            loss = loss + self.class_weight * self.discriminator_class_loss(real_classes, fake_classes, labels)
-        return loss, (real_logits, fake_logits)
+        real, fake = self.augment_images(real), self.augment_images(fake)
+        outputs = self.discriminator_outputs(real, fake, labels)
+        loss = self.discriminator_objective(outputs, labels) + self.penalty(real, fake, labels, input_gradient)
+        return loss, (outputs["real_logits"], outputs["fake_logits"])
 
-    def gradient_penalty(self, images, labels, input_gradient):
-        """mean over the batch of (||grad_x D(x)|| - 1)^2 at the given images."""
-        grads = input_gradient(lambda x: self.discriminate(x, labels, training=True), images)
-        norms = ops.sqrt(ops.sum(ops.square(ops.reshape(grads, (ops.shape(grads)[0], -1))), axis=-1) + 1e-12)
-        return ops.mean(ops.square(norms - 1.0))
+    def generator_outputs(self, fake, labels):
+        """D's outputs on generated images, as a dict with `fake_logits`."""
+        return {"fake_logits": self.discriminate(fake, labels, training=True)}
+
+    def generator_objective(self, outputs, labels):
+        """G's loss from D's outputs on its images: the `gan_loss`'s generator side."""
+        return LOSSES[self.gan_loss](None, outputs["fake_logits"])
 
     def generator_loss(self, batch_size, labels):
-        fake = self.generate_images(self.sample_noise(batch_size), labels, training=True)
-        fake_logits, fake_classes = self.discriminate_with_classes(fake, labels, training=True)
-        if self.wasserstein:
-            loss = -ops.mean(fake_logits)
-        else:
-            loss = ops.mean(ops.softplus(-fake_logits))  # non-saturating: -log D(G(z))
-        if fake_classes is not None:
-            loss = loss + self.class_weight * self.class_loss(fake_classes, labels)
-        return loss
+        fake = self.augment_images(self.generate_images(self.sample_noise(batch_size), labels, training=True))
+        return self.generator_objective(self.generator_outputs(fake, labels), labels)
 
     def critic_batches(self, real, labels):
         """Splits a batch into the `n_critic` parts the discriminator trains on in turn."""
@@ -269,16 +377,13 @@ class GAN(SeedStateMixin, keras.Model):
             parts.append((real[part], None if labels is None else labels[part]))
         return parts
 
+    def accuracies(self, real_logits, fake_logits):
+        """The shares of real and of generated images that D tells apart (logit > 0 for real)."""
+        return ops.mean(ops.cast(real_logits > 0, "float32")), ops.mean(ops.cast(fake_logits < 0, "float32"))
+
     def update_metrics(self, d_loss, g_loss, real_logits, fake_logits):
         """Updates the trackers; `fit`'s history and progress bar show them."""
-        if self.wasserstein:
-            # A critic has no threshold; count a real image as told apart when it scores
-            # above the fakes' mean, and a fake when it scores below the reals' mean.
-            acc_real = ops.mean(ops.cast(real_logits > ops.mean(fake_logits), "float32"))
-            acc_fake = ops.mean(ops.cast(fake_logits < ops.mean(real_logits), "float32"))
-        else:
-            acc_real = ops.mean(ops.cast(real_logits > 0, "float32"))
-            acc_fake = ops.mean(ops.cast(fake_logits < 0, "float32"))
+        acc_real, acc_fake = self.accuracies(real_logits, fake_logits)
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.d_acc_real_tracker.update_state(acc_real)
@@ -322,8 +427,11 @@ class GAN(SeedStateMixin, keras.Model):
         labels = _checks.labels_for(self, labels, len(images))
         if labels is not None:
             labels = ops.convert_to_tensor(labels)
-        logits = self.discriminate(ops.convert_to_tensor(images), labels)
-        return ops.convert_to_numpy(logits if self.wasserstein else ops.sigmoid(logits))
+        return ops.convert_to_numpy(self.scores(self.discriminate(ops.convert_to_tensor(images), labels)))
+
+    def scores(self, logits):
+        """What `discriminator_probability` reports for D's logits: sigmoid(logit)."""
+        return ops.sigmoid(logits)
 
     def _check_data(self, name, x):
         if self.data_shape == _checks.IMAGE_SHAPE:
@@ -343,6 +451,14 @@ class GAN(SeedStateMixin, keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(latent_dim=self.latent_dim, num_classes=self.num_classes, seed=self.seed)
+        if self.gan_loss != self.gan_losses[0]:
+            config["gan_loss"] = self.gan_loss
+        if self.r1_weight:
+            config["r1_weight"] = self.r1_weight
+        if self.ema_decay is not None:
+            config["ema_decay"] = self.ema_decay
+        if self.augment:
+            config["augment"] = list(self.augment)
         return config
 
 
@@ -373,20 +489,34 @@ class MLPGAN(GAN):
         return keras.Model(images, layers.Dense(1, name="logit")(h), name="discriminator")
 
 
-def _dcgan_generator_body(h, filters, name_prefix=""):
+UPSAMPLING = ("transpose", "resize")
+
+
+def _upsample(h, filters, upsampling, **kwargs):
+    """Doubles the resolution: a 4x4 transposed convolution of stride 2, or ("resize")
+    nearest-neighbour upsampling followed by a 3x3 convolution, which cannot make the
+    checkerboard pattern of overlapping strided kernels (Odena et al., 2016)."""
+    if upsampling == "transpose":
+        return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", **kwargs)(h)
+    h = layers.UpSampling2D(2, interpolation="nearest")(h)
+    return layers.Conv2D(filters, 3, padding="same", **kwargs)(h)
+
+
+def _dcgan_generator_body(h, filters, upsampling="transpose"):
     h = layers.Dense(7 * 7 * filters[0], use_bias=False)(h)
     h = layers.BatchNormalization()(h)
     h = layers.LeakyReLU(0.2)(h)
     h = layers.Reshape((7, 7, filters[0]))(h)
-    h = layers.Conv2DTranspose(filters[1], 4, strides=2, padding="same", use_bias=False)(h)
+    h = _upsample(h, filters[1], upsampling, use_bias=False)
     h = layers.BatchNormalization()(h)
     h = layers.LeakyReLU(0.2)(h)
-    return layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid", name="images")(h)
+    return _upsample(h, 1, upsampling, activation="sigmoid", name="images")
 
 
-def _dcgan_discriminator_body(h, filters):
+def _dcgan_discriminator_body(h, filters, spectral_norm=False):
+    convolution = SpectralConv2D if spectral_norm else layers.Conv2D
     for f in filters[::-1]:
-        h = layers.Conv2D(f, 4, strides=2, padding="same")(h)
+        h = convolution(f, 4, strides=2, padding="same")(h)
         h = layers.LeakyReLU(0.2)(h)
     return layers.Flatten()(h)
 
@@ -397,27 +527,58 @@ class DCGAN(GAN):
 
     Generator: Dense 7x7xfilters[0] -> BN -> LeakyReLU -> ConvTranspose filters[1]
     (4x4, stride 2) -> BN -> LeakyReLU -> ConvTranspose 1 (4x4, stride 2, sigmoid).
-    Discriminator: Conv filters[1] -> Conv filters[0] (4x4, stride 2, LeakyReLU) ->
+    Discriminator: Conv d_filters[1] -> Conv d_filters[0] (4x4, stride 2, LeakyReLU) ->
     Dense 1 (logit); no batch normalization, so that it also serves as a WGAN-GP critic.
+
+    Args:
+        filters: the generator's channels at 7x7 and 14x14 (and the discriminator's,
+            unless `d_filters` is given).
+        d_filters: the discriminator's channels at 7x7 and 14x14.
+        spectral_norm: the discriminator's convolutions and logit spectrally normalized
+            (`gan_parts.SpectralConv2D`, `SpectralDense`; Miyato et al., 2018).
+        upsampling: "transpose" (the default) or "resize" (see `_upsample`).
+        **kwargs: the options of `GAN` (`gan_loss`, `r1_weight`, `ema_decay`, `augment`, `seed`).
     """
 
-    def __init__(self, latent_dim=64, filters=(128, 64), **kwargs):
-        self.filters = tuple(_checks.positive_int("filters", f) for f in filters)
-        if len(self.filters) != 2:
-            raise ValueError(f"Expected two `filters`. Received: filters={filters!r}")
+    def __init__(self, latent_dim=64, filters=(128, 64), d_filters=None, spectral_norm=False, upsampling="transpose", **kwargs):
+        self.filters = self._two_filters("filters", filters)
+        self.d_filters = self.filters if d_filters is None else self._two_filters("d_filters", d_filters)
+        if not isinstance(spectral_norm, bool):
+            raise ValueError(f"Expected `spectral_norm` to be True or False. Received: spectral_norm={spectral_norm!r}")
+        self.spectral_norm = spectral_norm
+        if upsampling not in UPSAMPLING:
+            raise ValueError(f"Expected `upsampling` among {', '.join(UPSAMPLING)}. Received: upsampling={upsampling!r}")
+        self.upsampling = upsampling
         super().__init__(latent_dim=latent_dim, **kwargs)
+
+    @staticmethod
+    def _two_filters(name, filters):
+        values = tuple(_checks.positive_int(name, f) for f in filters)
+        if len(values) != 2:
+            raise ValueError(f"Expected two `{name}`. Received: {name}={filters!r}")
+        return values
 
     def build_generator(self):
         z = keras.Input((self.latent_dim,), name="z")
-        return keras.Model(z, _dcgan_generator_body(z, self.filters), name="generator")
+        return keras.Model(z, _dcgan_generator_body(z, self.filters, self.upsampling), name="generator")
+
+    def _logit_layer(self, units=1, name="logit"):
+        return (SpectralDense if self.spectral_norm else layers.Dense)(units, name=name)
 
     def build_discriminator(self):
         images = keras.Input(_checks.IMAGE_SHAPE, name="images")
-        h = _dcgan_discriminator_body(images, self.filters)
-        return keras.Model(images, layers.Dense(1, name="logit")(h), name="discriminator")
+        h = _dcgan_discriminator_body(images, self.d_filters, self.spectral_norm)
+        return keras.Model(images, self._logit_layer()(h), name="discriminator")
 
     def get_config(self):
-        return {**super().get_config(), "filters": list(self.filters)}
+        config = {**super().get_config(), "filters": list(self.filters)}
+        if self.d_filters != self.filters:
+            config["d_filters"] = list(self.d_filters)
+        if self.spectral_norm:
+            config["spectral_norm"] = True
+        if self.upsampling != "transpose":
+            config["upsampling"] = self.upsampling
+        return config
 
 
 @keras.saving.register_keras_serializable(package="companion")
@@ -434,14 +595,14 @@ class ConditionalGAN(DCGAN):
         z = keras.Input((self.latent_dim,), name="z")
         one_hot = keras.Input((self.num_classes,), name="one_hot")
         h = layers.Concatenate()([z, one_hot])
-        return keras.Model([z, one_hot], _dcgan_generator_body(h, self.filters), name="generator")
+        return keras.Model([z, one_hot], _dcgan_generator_body(h, self.filters, self.upsampling), name="generator")
 
     def build_discriminator(self):
         images = keras.Input(_checks.IMAGE_SHAPE, name="images")
         one_hot = keras.Input((self.num_classes,), name="one_hot")
         label_map = layers.Reshape(_checks.IMAGE_SHAPE)(layers.Dense(_checks.IMAGE_PIXELS, name="label_map")(one_hot))
-        h = _dcgan_discriminator_body(layers.Concatenate()([images, label_map]), self.filters)
-        return keras.Model([images, one_hot], layers.Dense(1, name="logit")(h), name="discriminator")
+        h = _dcgan_discriminator_body(layers.Concatenate()([images, label_map]), self.d_filters, self.spectral_norm)
+        return keras.Model([images, one_hot], self._logit_layer()(h), name="discriminator")
 
 
 @keras.saving.register_keras_serializable(package="companion")
@@ -474,8 +635,8 @@ class ACGAN(ConditionalGAN):
 
     def build_discriminator(self):
         images = keras.Input(_checks.IMAGE_SHAPE, name="images")
-        h = _dcgan_discriminator_body(images, self.filters)
-        heads = [layers.Dense(1, name="logit")(h), layers.Dense(self.num_classes + 1, name="class_logits")(h)]
+        h = _dcgan_discriminator_body(images, self.d_filters, self.spectral_norm)
+        heads = [self._logit_layer()(h), self._logit_layer(self.num_classes + 1, name="class_logits")(h)]
         return keras.Model(images, heads, name="discriminator")
 
     def discriminate_with_classes(self, images, labels=None, training=False):
@@ -486,10 +647,25 @@ class ACGAN(ConditionalGAN):
     def discriminate(self, images, labels=None, training=False):
         return self.discriminate_with_classes(images, labels, training=training)[0]
 
-    def discriminator_class_loss(self, real_classes, fake_classes, labels):
-        """The discriminator's class loss: real images in their class, generated ones in the last."""
-        generated = ops.full((ops.shape(fake_classes)[0],), self.num_classes, dtype="int32")
-        return self.class_loss(real_classes, labels) + self.class_loss(fake_classes, generated)
+    def discriminator_outputs(self, real, fake, labels):
+        n = ops.shape(real)[0]
+        logits, classes = self.discriminate_with_classes(ops.concatenate([real, fake], axis=0), training=True)
+        return {"real_logits": logits[:n], "fake_logits": logits[n:], "real_classes": classes[:n], "fake_classes": classes[n:]}
+
+    def discriminator_objective(self, outputs, labels):
+        """The `gan_loss` plus `class_weight` times the class loss: real images in their
+        class, generated ones in the last."""
+        generated = ops.full((ops.shape(outputs["fake_classes"])[0],), self.num_classes, dtype="int32")
+        class_loss = self.class_loss(outputs["real_classes"], labels) + self.class_loss(outputs["fake_classes"], generated)
+        return super().discriminator_objective(outputs, labels) + self.class_weight * class_loss
+
+    def generator_outputs(self, fake, labels):
+        logits, classes = self.discriminate_with_classes(fake, training=True)
+        return {"fake_logits": logits, "fake_classes": classes}
+
+    def generator_objective(self, outputs, labels):
+        """The `gan_loss` plus `class_weight` times the class loss of its images against the requested labels."""
+        return super().generator_objective(outputs, labels) + self.class_weight * self.class_loss(outputs["fake_classes"], labels)
 
     def classify(self, images, batch_size=1000):
         """The class head's probabilities `(n, num_classes + 1)` for images in [0, 1]; the
@@ -516,14 +692,48 @@ class WGANGP(DCGAN):
     """
 
     wasserstein = True
+    gan_losses = ("wasserstein",)
 
     def __init__(self, latent_dim=64, n_critic=5, gp_weight=10.0, **kwargs):
         self.n_critic = _checks.positive_int("n_critic", n_critic)
         self.gp_weight = _checks.non_negative("gp_weight", gp_weight)
         super().__init__(latent_dim=latent_dim, **kwargs)
 
-    def default_optimizer(self):
-        return keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)
+    def default_optimizer(self, learning_rate=None):
+        return keras.optimizers.Adam(learning_rate or 1e-4, beta_1=0.0, beta_2=0.9)
+
+    def discriminator_objective(self, outputs, labels):
+        """The critic's estimate of -W1: mean C(G(z)) - mean C(x)."""
+        return ops.mean(outputs["fake_logits"]) - ops.mean(outputs["real_logits"])
+
+    def generator_objective(self, outputs, labels):
+        return -ops.mean(outputs["fake_logits"])
+
+    def penalty(self, real, fake, labels, input_gradient):
+        """`gp_weight` times the gradient penalty at points uniformly between real and fake
+        images, plus R1 where `r1_weight` is set."""
+        noise_shape = (ops.shape(real)[0],) + (1,) * len(self.data_shape)
+        alpha = keras.random.uniform(noise_shape, seed=self.seed_generator)
+        interpolated = alpha * real + (1.0 - alpha) * fake
+        gradient_penalty = self.gradient_penalty(interpolated, labels, input_gradient)
+        return self.gp_weight * gradient_penalty + super().penalty(real, fake, labels, input_gradient)
+
+    def gradient_penalty(self, images, labels, input_gradient):
+        """mean over the batch of (||grad_x C(x)|| - 1)^2 at the given images."""
+        grads = input_gradient(lambda x: self.discriminate(x, labels, training=True), images)
+        norms = ops.sqrt(ops.sum(ops.square(ops.reshape(grads, (ops.shape(grads)[0], -1))), axis=-1) + 1e-12)
+        return ops.mean(ops.square(norms - 1.0))
+
+    def accuracies(self, real_logits, fake_logits):
+        """A critic has no threshold; count a real image as told apart when it scores above
+        the fakes' mean, and a fake when it scores below the reals' mean."""
+        acc_real = ops.mean(ops.cast(real_logits > ops.mean(fake_logits), "float32"))
+        acc_fake = ops.mean(ops.cast(fake_logits < ops.mean(real_logits), "float32"))
+        return acc_real, acc_fake
+
+    def scores(self, logits):
+        """The critic's raw scores (a critic gives no probability)."""
+        return logits
 
     def get_config(self):
         return {**super().get_config(), "n_critic": self.n_critic, "gp_weight": self.gp_weight}

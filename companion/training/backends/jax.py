@@ -52,12 +52,8 @@ def train_step(model, state, data):
     d_positions = [position[id(v)] for v in model.discriminator.trainable_variables]
     g_positions = [position[id(v)] for v in model.generator.trainable_variables]
 
-    # GANOptimizers lists its own variables, then the discriminator's, then the generator's.
     pair = model.optimizer
-    n_own, n_d = len(pair.own_variables), len(pair.d_optimizer.variables)
-    own = list(optimizer_values[:n_own])
-    d_opt = optimizer_values[n_own : n_own + n_d]
-    g_opt = optimizer_values[n_own + n_d :]
+    own, d_opt, g_opt = pair.split(optimizer_values)
 
     real, labels = model.unpack_batch(data)
     for part_real, part_labels in model.critic_batches(real, labels):
@@ -72,13 +68,11 @@ def train_step(model, state, data):
             model, model.g_optimizer, g_positions, g_opt, trainable, non_trainable,
             lambda: (model.generator_loss(batch_size, labels), None),
         )
+        _, non_trainable = _run(model, trainable, non_trainable, model.update_ema)
     else:
         g_loss, non_trainable = _run(model, trainable, non_trainable, lambda: model.generator_loss(batch_size, labels))
-
-    iterations = [id(v) for v in pair.own_variables].index(id(pair.iterations))
-    own[iterations] = own[iterations] + 1
 
     with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, metrics_values))) as scope:
         logs = model.update_metrics(d_loss, g_loss, *logits)
     metrics_values = [scope.get_current_value(v) for v in model.metrics_variables]
-    return logs, (trainable, non_trainable, own + list(d_opt) + list(g_opt), metrics_values)
+    return logs, (trainable, non_trainable, pair.join(pair.count_step(own), d_opt, g_opt), metrics_values)

@@ -27,5 +27,6 @@ def train_step(model, data):
         g_loss = model.generator_loss(tf.shape(real)[0], labels)
     if g_vars:
         model.g_optimizer.apply(tape.gradient(scale_for_replicas(g_loss), g_vars), g_vars)
+        model.update_ema()
     model.optimizer.iterations.assign_add(1)
     return model.update_metrics(d_loss, g_loss, real_logits, fake_logits)

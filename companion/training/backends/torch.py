@@ -30,6 +30,8 @@ def train_step(model, data):
     g_loss = model.generator_loss(real.shape[0], labels)
     if g_vars:
         _apply(model, model.g_optimizer, g_loss, g_vars)
+        with torch.no_grad():
+            model.update_ema()
     model.zero_grad()
     with torch.no_grad():
         model.optimizer.iterations.assign_add(1)
