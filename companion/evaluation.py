@@ -5,6 +5,7 @@
   binarized once with the evaluation seed, in nats per image; conditional VAEs also the
   conditional accuracy of their samples;
 * GAN: classifier FID and KID between samples and test images, precision and recall,
+  density and coverage, the share of samples the classifier reads with confidence >= 0.9,
   the median distance from samples to their nearest training image; conditional GANs
   also the conditional accuracy of their samples;
 * denoiser: PSNR and SSIM on test images with Gaussian noise (sigma = 0.5, clipped), beside
@@ -17,7 +18,7 @@ import numpy as np
 from companion import data, denoising, metrics
 from companion.models.classifier import feature_extractor
 
-__all__ = ["DENOISING_SIGMA", "classifier_features", "evaluate", "predicted_labels"]
+__all__ = ["DENOISING_SIGMA", "class_probabilities", "classifier_features", "evaluate", "predicted_labels"]
 
 DENOISING_SIGMA = 0.5
 
@@ -32,6 +33,14 @@ def classifier_features(classifier, images):
     """The evaluation classifier's 128 features of images in [0, 1]."""
     images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
     return _predict(feature_extractor(classifier), images)
+
+
+def class_probabilities(classifier, images):
+    """The evaluation classifier's probabilities of the ten digits for images in [0, 1]."""
+    images = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+    logits = _predict(classifier, images).astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
 
 
 def predicted_labels(classifier, images):
@@ -73,6 +82,11 @@ def evaluate(kind, model, x_test, y_test, x_train=None, classifier=None, k=1000,
     results["fid"] = metrics.frechet_distance(real, fake)
     results["kid"], results["kid_std"] = metrics.kernel_distance(real, fake, seed=seed)
     results["precision"], results["recall"] = metrics.precision_recall(real, fake, k=3)
+    results["density"], results["coverage"] = metrics.density_coverage(real, fake, k=5)
+    probabilities = class_probabilities(classifier, samples)
+    results["confident_share"] = metrics.confident_share(probabilities)
+    # The share of samples read as each digit: a collapsed GAN draws few of them.
+    results["digit_shares"] = [round(float(c) / n, 4) for c in np.bincount(probabilities.argmax(axis=1), minlength=10)]
     if x_train is not None:
         results["nn_distance_median"] = float(np.median(metrics.nearest_neighbour_distance(samples[:1000], x_train)))
     if model.conditional:

@@ -11,6 +11,12 @@ Samples, in the feature space of the book's MNIST classifier:
 
 * `frechet_distance` (the "classifier FID") and `kernel_distance` (KID);
 * `precision_recall` with k-nearest-neighbour manifolds (Kynkäänniemi et al., 2019);
+* `density_coverage` (Naeem et al., 2020): how many real neighbourhoods each sample falls
+  in, and how many real neighbourhoods hold a sample. Unlike precision, which one outlier
+  real image with a wide ball can make 1.00 for blank or collapsed samples, density
+  counts balls, so a few wide ones barely move it, and coverage falls when samples gather
+  in one place;
+* `confident_share`: the share of samples the classifier reads with confidence >= 0.9;
 * `conditional_accuracy`: how often the classifier agrees with the requested label;
 * `nearest_neighbour_distance`: from each sample to the closest training image, a check
   for memorization.
@@ -26,6 +32,8 @@ from scipy.special import logsumexp
 
 __all__ = [
     "conditional_accuracy",
+    "confident_share",
+    "density_coverage",
     "frechet_distance",
     "frechet_distance_from_statistics",
     "importance_weighted_nll",
@@ -189,6 +197,31 @@ def precision_recall(real_features, fake_features, k=3):
     precision = np.mean(np.any(_pairwise_distances(fake, real) <= real_radii[None], axis=1))
     recall = np.mean(np.any(_pairwise_distances(real, fake) <= fake_radii[None], axis=1))
     return float(precision), float(recall)
+
+
+def density_coverage(real_features, fake_features, k=5):
+    """Density and coverage (Naeem et al., 2020), with each real point's ball reaching its
+    k-th nearest real neighbour (k = 5, the authors' default).
+
+    density = 1/(k M) sum_j #{i : fake_j in B(real_i)}: about 1 for samples distributed as
+    the data, above 1 where they crowd into dense regions; coverage = the fraction of
+    real balls that hold at least one sample. Points on a ball's surface count as
+    outside, as in the authors' `prdc`.
+    """
+    real, fake = _features("real_features", real_features), _features("fake_features", fake_features)
+    if not 1 <= k < len(real):
+        raise ValueError(f"Expected `k` in [1, {len(real) - 1}]. Received: k={k}")
+    radii = _knn_radii(real, k)
+    inside = _pairwise_distances(real, fake) < radii[:, None]  # (real, fake)
+    return float(inside.sum(axis=0).mean() / k), float(inside.any(axis=1).mean())
+
+
+def confident_share(probabilities, threshold=0.9):
+    """The fraction of samples whose most likely class has probability >= `threshold`."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2:
+        raise ValueError(f"Expected `probabilities` of shape (n, classes). Received: shape={probabilities.shape}")
+    return float(np.mean(probabilities.max(axis=1) >= threshold))
 
 
 def conditional_accuracy(predicted_labels, requested_labels):

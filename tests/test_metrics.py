@@ -136,3 +136,50 @@ def test_importance_weighted_bound_does_not_depend_on_how_it_is_batched(binary_t
     np.testing.assert_allclose(pieces, whole, rtol=1e-5)
     with pytest.raises(ValueError, match="decode_batch_size"):
         metrics.importance_weighted_nll(model, x, k=2, decode_batch_size=0)
+
+
+def test_density_and_coverage_match_the_authors_prdc_on_random_features():
+    import prdc  # the authors' package, a test dependency (pyproject's `test` extra)
+    rng = np.random.default_rng(3)
+    real, fake = rng.standard_normal((300, 10)), 0.8 * rng.standard_normal((250, 10)) + 0.3
+    theirs = prdc.compute_prdc(real, fake, nearest_k=5)
+    density, coverage = metrics.density_coverage(real, fake, k=5)
+    # Both count strict memberships "distance < radius"; distances here differ by float64 rounding
+    # only (ours by the expansion |a|^2 + |b|^2 - 2ab, theirs directly), and continuous random
+    # points lie nowhere near 1e-12 of a ball's surface, so the counts agree exactly.
+    assert density == pytest.approx(theirs["density"], abs=1e-12)
+    assert coverage == pytest.approx(theirs["coverage"], abs=1e-12)
+    theirs = prdc.compute_prdc(real, fake, nearest_k=3)
+    assert metrics.precision_recall(real, fake, k=3) == pytest.approx((theirs["precision"], theirs["recall"]), abs=1e-12)
+
+
+def test_coverage_tells_real_images_from_one_repeated_image_and_from_blank_ones(mnist):
+    from companion import evaluation, weights
+
+    (x_train, _), (x_test, _) = mnist
+    classifier = weights.load("classifier")
+    features = lambda images: evaluation.classifier_features(classifier, data.scale(images))
+    real = features(x_test[:1000])
+    sets = {
+        "real": features(x_train[:1000]),
+        "repeated": features(np.repeat(x_train[:1], 1000, axis=0)),
+        "blank": features(np.zeros((1000, 28, 28), np.uint8)),
+    }
+    scores = {name: metrics.density_coverage(real, fake) for name, fake in sets.items()}
+    # One image repeated is realistic (precision 1.0 here: it lies in a real ball) but covers
+    # a handful of the 1,000 real balls; held-out real images cover most of them.
+    assert metrics.precision_recall(real, sets["repeated"])[0] == 1.0
+    assert scores["real"][1] > 0.8 > 0.05 > max(scores["repeated"][1], scores["blank"][1]), scores
+    # Real images against real ones: density near 1 (Naeem et al.: its expectation is 1 for
+    # samples from the data's distribution; 1,000 points leave it within tens of percent).
+    assert 0.5 < scores["real"][0] < 1.5, scores
+    with pytest.raises(ValueError, match=r"Expected `k` in \[1, 999\]. Received: k=1000"):
+        metrics.density_coverage(real, real, k=1000)
+
+
+def test_confident_share_counts_samples_at_or_above_the_threshold():
+    probabilities = np.array([[0.9, 0.1], [0.5, 0.5], [0.05, 0.95], [0.89, 0.11]])
+    assert metrics.confident_share(probabilities) == 0.5
+    assert metrics.confident_share(probabilities, threshold=0.5) == 1.0
+    with pytest.raises(ValueError, match=r"Expected `probabilities` of shape \(n, classes\). Received: shape=\(4,\)"):
+        metrics.confident_share(probabilities[:, 0])

@@ -17,6 +17,12 @@ FACTORIES = {
     "conditional": lambda **kw: ConditionalGAN(latent_dim=8, filters=(8, 4), **kw),
     "acgan": lambda **kw: ACGAN(latent_dim=8, filters=(8, 4), class_weight=0.7, **kw),
     "wgan_gp": lambda **kw: WGANGP(latent_dim=8, filters=(8, 4), n_critic=2, **kw),
+    # every technique of the ablation at once: spectral norm, hinge, R1, EMA, augmentation, resize-convolutions
+    "dcgan_techniques": lambda **kw: DCGAN(
+        latent_dim=8, filters=(8, 4), d_filters=(6, 4), spectral_norm=True, gan_loss="hinge", r1_weight=1.0, ema_decay=0.9,
+        augment=("translation", "cutout"), upsampling="resize", **kw,
+    ),
+    "acgan_techniques": lambda **kw: ACGAN(latent_dim=8, filters=(8, 4), spectral_norm=True, ema_decay=0.9, augment="translation", **kw),
 }
 HISTORY_KEYS = {"d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
 
@@ -182,10 +188,8 @@ def test_discriminator_approaches_the_optimal_discriminator():
     assert error.mean() < 0.03, error.mean()
 
 
-class TinyCritic(GAN):
-    wasserstein = True
+class TinyCritic(WGANGP):
     data_shape = (2,)
-    gp_weight = 10.0
 
     def build_generator(self):
         z = keras.Input((self.latent_dim,))

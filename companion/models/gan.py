@@ -348,6 +348,7 @@ class GAN(SeedStateMixin, keras.Model):
             input_gradient: the backend's `input_gradient(function, x)`, the gradient of
                 `sum(function(x))` with respect to `x`, itself differentiable (R1, WGAN-GP).
         """
+        real = ops.reshape(real, (-1, *self.data_shape))
         batch_size = ops.shape(real)[0]
         fake = ops.stop_gradient(self.generate_images(self.sample_noise(batch_size), labels, training=True))
         real, fake = self.augment_images(real), self.augment_images(fake)
