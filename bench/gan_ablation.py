@@ -49,6 +49,8 @@ CONFIGS = {
     "ttur": ("+ TTUR (D 4e-4, G 1e-4)", {}, {"d_learning_rate": 4e-4, "g_learning_rate": 1e-4}),
     "hinge": ("+ hinge loss", {"gan_loss": "hinge"}, {}),
     "diffaugment": ("+ DiffAugment (translation, cutout)", {"augment": ("translation", "cutout")}, {}),
+    "infogan": ("InfoGAN code (10 values, no labels)", {"model": "InfoGAN"}, {}),
+    "infogan_ema": ("InfoGAN code + EMA", {"model": "InfoGAN", "ema_decay": 0.999}, {}),
     "sn_hinge_ttur_ema": (
         "SN + hinge + TTUR + EMA",
         {"spectral_norm": True, "gan_loss": "hinge", "ema_decay": 0.999},
@@ -67,11 +69,12 @@ def cpu_model():
 def build(name, seed):
     import keras
 
-    from companion.models import DCGAN
+    from companion import models
 
     _, options, compile_options = CONFIGS[name]
+    options = dict(options)
     keras.utils.set_random_seed(seed)
-    model = DCGAN(seed=seed, **options)
+    model = getattr(models, options.pop("model", "DCGAN"))(seed=seed, **options)
     model.compile(**compile_options)
     return model
 

@@ -35,6 +35,7 @@ import tensorflow as tf
 from keras import ops
 
 from companion import benchmark, data, recipes
+from companion.models import ACGAN
 
 __all__ = ["build_reference", "reference_throughput", "reference_trainee"]
 
@@ -207,7 +208,7 @@ def build_reference(name, seed=0):
         reference.compile(model.default_optimizer(), model.default_optimizer())
     elif recipe.kind == "gan":
         reference = KerasIOGAN(model.discriminator, model.generator, model.latent_dim, recipe.conditional, model.num_classes,
-                               model.class_weight)
+                               model.class_weight if isinstance(model, ACGAN) else 0.0)
         reference.compile(model.default_optimizer(), model.default_optimizer(),
                           keras.losses.BinaryCrossentropy(from_logits=True))
     elif recipe.kind == "classifier":

@@ -38,7 +38,6 @@ def test_ema_is_the_closed_form_average_of_a_known_weight_sequence():
     decay = 0.9
     model = tiny_dcgan(ema_decay=decay)
     start = [w.astype(np.float64) for w in model.ema_generator.get_weights()]
-    averaged = model._ema_averaged
     rng = np.random.default_rng(0)
     sequence = [[rng.standard_normal(w.shape) for w in start] for _ in range(30)]
     for weights in sequence:
@@ -48,11 +47,8 @@ def test_ema_is_the_closed_form_average_of_a_known_weight_sequence():
     # e_K = prod_t d_t * e_0 + sum_t (1 - d_t) prod_{s > t} d_s * w_t.
     d = np.array([min(decay, (1 + t) / (10 + t)) for t in range(len(sequence))])
     tail = np.array([np.prod(d[t + 1 :]) for t in range(len(d))])
-    for i, ema in enumerate(model.ema_generator.get_weights()):
-        if averaged[i]:
-            expected = np.prod(d) * start[i] + sum((1 - d[t]) * tail[t] * sequence[t][i] for t in range(len(d)))
-        else:  # BN's moving statistics: the generator's last value
-            expected = sequence[-1][i]
+    for i, ema in enumerate(model.ema_generator.get_weights()):  # every weight, BN's statistics too
+        expected = np.prod(d) * start[i] + sum((1 - d[t]) * tail[t] * sequence[t][i] for t in range(len(d)))
         # float32 storage: each step rounds to ~6e-8 relative; 30 steps stay within 1e-5.
         np.testing.assert_allclose(ema, expected, rtol=1e-5, atol=1e-6)
     assert float(numpy_of(model.ema_updates)) == len(sequence)

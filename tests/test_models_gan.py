@@ -7,7 +7,7 @@ from keras import layers
 from scipy.stats import norm
 
 from companion import data, training
-from companion.models import ACGAN, GAN, WGANGP, ConditionalGAN, DCGAN, MLPGAN
+from companion.models import ACGAN, GAN, WGANGP, ConditionalGAN, DCGAN, InfoGAN, MLPGAN
 
 pytestmark = pytest.mark.backend
 
@@ -21,6 +21,10 @@ FACTORIES = {
     "dcgan_techniques": lambda **kw: DCGAN(
         latent_dim=8, filters=(8, 4), d_filters=(6, 4), spectral_norm=True, gan_loss="hinge", r1_weight=1.0, ema_decay=0.9,
         augment=("translation", "cutout"), upsampling="resize", **kw,
+    ),
+    "infogan": lambda **kw: InfoGAN(latent_dim=8, filters=(8, 4), code_classes=3, info_weight=0.5, **kw),
+    "mlp_techniques": lambda **kw: MLPGAN(
+        latent_dim=8, generator_units=(16,), discriminator_units=(16, 8), spectral_norm=True, gan_loss="hinge", ema_decay=0.9, **kw
     ),
     "acgan_techniques": lambda **kw: ACGAN(latent_dim=8, filters=(8, 4), spectral_norm=True, ema_decay=0.9, augment="translation", **kw),
 }
@@ -265,6 +269,37 @@ def test_acgan_losses_add_the_class_heads_cross_entropy(real):
     np.testing.assert_allclose(float(keras.ops.convert_to_numpy(g_loss)), softplus(-fake_logits).mean() + 0.7 * fake_ce, rtol=1e-5)
     with pytest.raises(ValueError, match=r"Received: class_weight=-1"):
         ACGAN(class_weight=-1)
+
+
+def test_infogan_losses_add_the_code_heads_cross_entropy_on_generated_images(real):
+    x, _ = real
+    model = make("infogan")
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 3, len(x))
+    z = rng.standard_normal((len(x), 8)).astype(np.float32)
+    z[:, -3:] = np.eye(3, dtype=np.float32)[codes]
+    model.sample_noise = lambda n: keras.ops.convert_to_tensor(z[:n])
+    fake = keras.ops.convert_to_numpy(model.generate_images(keras.ops.convert_to_tensor(z), training=True))
+
+    def heads(images):
+        logits, code_logits = (keras.ops.convert_to_numpy(t).astype(np.float64) for t in model.discriminate_with_codes(keras.ops.convert_to_tensor(images)))
+        log_softmax = code_logits - np.logaddexp.reduce(code_logits, axis=1, keepdims=True)
+        return logits, -log_softmax[np.arange(len(codes)), codes].mean()
+
+    softplus = lambda a: np.logaddexp(0.0, a)
+    (real_logits, _), (fake_logits, fake_ce) = heads(x), heads(fake)
+    d_loss, _ = model.discriminator_loss(keras.ops.convert_to_tensor(x), None, training.input_gradient)
+    # float32 logits of order 1, means of 64 terms: 1e-5 relative is float32 rounding.
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(d_loss)), softplus(-real_logits).mean() + softplus(fake_logits).mean() + 0.5 * fake_ce, rtol=1e-5)
+    g_loss = model.generator_loss(len(x), None)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(g_loss)), softplus(-fake_logits).mean() + 0.5 * fake_ce, rtol=1e-5)
+    # generate draws the code uniformly unless given; a given code is the latent's one-hot tail.
+    a, b = model.generate(4, seed=3, codes=[0, 1, 2, 0]), model.generate(4, seed=3, codes=[1, 1, 2, 0])
+    assert np.abs(a[0] - b[0]).max() > 0 and np.array_equal(a[1:], b[1:])
+    with pytest.raises(ValueError, match=r"Expected `codes` in \[0, 2\]"):
+        model.generate(2, codes=[0, 3])
+    with pytest.raises(ValueError, match=r"Expected `code_classes` < latent_dim = 8. Received: code_classes=8"):
+        InfoGAN(latent_dim=8, code_classes=8)
 
 
 @pytest.mark.parametrize(

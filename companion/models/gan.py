@@ -2,26 +2,34 @@
 
 A GAN holds a `generator` and a `discriminator` (a critic, for WGAN-GP), each with its
 own optimizer. What one training step computes is written once, here, with `keras.ops`:
-the losses, the gradient penalty, the metrics. How gradients are taken and applied
-differs per backend and lives in `companion.training.backends` (one small module each
-for TensorFlow, JAX and PyTorch), chosen once by `companion.training.gan_train_step`.
+the losses, the penalties, the metrics. How gradients are taken and applied differs per
+backend and lives in `companion.training.backends` (one small module each for
+TensorFlow, JAX and PyTorch), chosen once by `companion.training.gan_train_step`.
 
-Losses (logits throughout, never a sigmoid followed by a log):
+Losses (logits throughout, never a sigmoid followed by a log), `gan_loss` of `GAN`:
 
-* non-saturating GAN: D minimises softplus(-D(x)) + softplus(D(G(z))), i.e. the binary
-  cross-entropy; G minimises softplus(-D(G(z))) = -log sigmoid(D(G(z)));
-* WGAN-GP: the critic minimises mean C(G(z)) - mean C(x) + lambda * GP, with GP the mean
-  of (||grad C(x_hat)|| - 1)^2 at x_hat uniformly interpolated between real and fake
-  images; G minimises -mean C(G(z)); the critic takes `n_critic` steps per G step;
-* AC-GAN (with a class for generated images): both networks add `class_weight` times
-  the cross-entropy of D's class head, whose last class is "generated": D puts real
+* non-saturating (the default): D minimises softplus(-D(x)) + softplus(D(G(z))), the
+  binary cross-entropy; G minimises softplus(-D(G(z))) = -log sigmoid(D(G(z)));
+* hinge: D minimises relu(1 - D(x)) + relu(1 + D(G(z))); G minimises -D(G(z));
+* WGAN-GP (`WGANGP`): the critic minimises mean C(G(z)) - mean C(x) + lambda * GP, with GP
+  the mean of (||grad C(x_hat)|| - 1)^2 at x_hat uniformly interpolated between real and
+  fake images; G minimises -mean C(G(z)); the critic takes `n_critic` steps per G step;
+* AC-GAN (`ACGAN`, with a class for generated images): both networks add `class_weight`
+  times the cross-entropy of D's class head, whose last class is "generated": D puts real
   images in their true class and generated ones in the last, G wants its images in the
   class it was asked for.
 
+Techniques, each an option (see `GAN` and `DCGAN`): an exponential moving average of the
+generator's weights (`ema_decay`; `generate` draws from the average), the zero-centred
+R1 penalty (`r1_weight`), differentiable augmentation of what D sees (`augment`), separate
+learning rates (`compile(d_learning_rate=..., g_learning_rate=...)`), spectral
+normalization of D (`DCGAN(spectral_norm=True)`), and upsampling by resize-convolution
+instead of transposed convolution (`DCGAN(upsampling="resize")`).
+
 Example:
 
->>> gan = DCGAN(latent_dim=64, seed=0)
->>> gan.compile()  # Adam(2e-4, beta_1=0.5) for both networks unless given
+>>> gan = DCGAN(latent_dim=64, spectral_norm=True, gan_loss="hinge", ema_decay=0.999, seed=0)
+>>> gan.compile(d_learning_rate=4e-4, g_learning_rate=1e-4)
 >>> history = gan.fit(data.MNISTBatches(x_train, batch_size=128), epochs=5)
 >>> history.history["d_loss"], history.history["d_acc_real"]
 """
@@ -34,7 +42,7 @@ from companion.models import _checks
 from companion.models._seeded import SeedStateMixin
 from companion.models.gan_parts import DiffAugment, SpectralConv2D, SpectralDense
 
-__all__ = ["LOSSES", "GAN", "GANOptimizers", "MLPGAN", "DCGAN", "ConditionalGAN", "ACGAN", "WGANGP"]
+__all__ = ["LOSSES", "GAN", "GANOptimizers", "MLPGAN", "DCGAN", "InfoGAN", "ConditionalGAN", "ACGAN", "WGANGP"]
 
 
 @keras.saving.register_keras_serializable(package="companion")
@@ -205,8 +213,6 @@ class GAN(SeedStateMixin, keras.Model):
         """A second generator of the same architecture, frozen, starting from the generator's weights."""
         self.ema_generator = self.build_generator()
         self.ema_generator.set_weights(self.generator.get_weights())
-        # Averaged: the weights the optimizer moves; copied: the rest (BN's moving statistics).
-        self._ema_averaged = [variable.trainable for variable in self.generator.weights]
         self.ema_generator.trainable = False
         self.ema_updates = self.add_weight(name="ema_updates", shape=(), initializer="zeros", trainable=False)
 
@@ -215,14 +221,16 @@ class GAN(SeedStateMixin, keras.Model):
         d = min(ema_decay, (1 + t) / (10 + t)) at the t-th update (t = 0, 1, ...), so that
         the first updates, when the average would mostly remember the initial weights,
         follow the generator more closely (as `tf.train.ExponentialMovingAverage` does
-        with `num_updates`). BN's moving statistics are copied. No-op without `ema_decay`."""
+        with `num_updates`). Every weight is averaged, BN's moving statistics too: the
+        averaged network's activations drift as slowly as its weights, so statistics
+        averaged over the same horizon fit it better than the generator's latest ones.
+        No-op without `ema_decay`."""
         if self.ema_generator is None:
             return
         t = ops.convert_to_tensor(self.ema_updates)
         decay = ops.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
-        for averaged, ema, weight in zip(self._ema_averaged, self.ema_generator.weights, self.generator.weights):
-            value = ops.convert_to_tensor(weight)
-            ema.assign(decay * ops.convert_to_tensor(ema) + (1.0 - decay) * value if averaged else value)
+        for ema, weight in zip(self.ema_generator.weights, self.generator.weights):
+            ema.assign(decay * ops.convert_to_tensor(ema) + (1.0 - decay) * ops.convert_to_tensor(weight))
         self.ema_updates.assign(t + 1.0)
 
     def _one_hot(self, labels):
@@ -325,7 +333,7 @@ class GAN(SeedStateMixin, keras.Model):
         return {"real_logits": logits[:n], "fake_logits": logits[n:]}
 
     def discriminator_objective(self, outputs, labels):
-        """D's loss from its outputs (`discriminator_outputs`): the `gan_loss`."""
+        """D's loss from its outputs (`discriminator_outputs`, plus the generator's `latents`): the `gan_loss`."""
         return LOSSES[self.gan_loss](outputs["real_logits"], outputs["fake_logits"])
 
     def penalty(self, real, fake, labels, input_gradient):
@@ -350,9 +358,10 @@ class GAN(SeedStateMixin, keras.Model):
         """
         real = ops.reshape(real, (-1, *self.data_shape))
         batch_size = ops.shape(real)[0]
-        fake = ops.stop_gradient(self.generate_images(self.sample_noise(batch_size), labels, training=True))
+        latents = self.sample_noise(batch_size)
+        fake = ops.stop_gradient(self.generate_images(latents, labels, training=True))
         real, fake = self.augment_images(real), self.augment_images(fake)
-        outputs = self.discriminator_outputs(real, fake, labels)
+        outputs = {**self.discriminator_outputs(real, fake, labels), "latents": latents}
         loss = self.discriminator_objective(outputs, labels) + self.penalty(real, fake, labels, input_gradient)
         return loss, (outputs["real_logits"], outputs["fake_logits"])
 
@@ -361,12 +370,13 @@ class GAN(SeedStateMixin, keras.Model):
         return {"fake_logits": self.discriminate(fake, labels, training=True)}
 
     def generator_objective(self, outputs, labels):
-        """G's loss from D's outputs on its images: the `gan_loss`'s generator side."""
+        """G's loss from D's outputs on its images (plus their `latents`): the `gan_loss`'s generator side."""
         return LOSSES[self.gan_loss](None, outputs["fake_logits"])
 
     def generator_loss(self, batch_size, labels):
-        fake = self.augment_images(self.generate_images(self.sample_noise(batch_size), labels, training=True))
-        return self.generator_objective(self.generator_outputs(fake, labels), labels)
+        latents = self.sample_noise(batch_size)
+        fake = self.augment_images(self.generate_images(latents, labels, training=True))
+        return self.generator_objective({**self.generator_outputs(fake, labels), "latents": latents}, labels)
 
     def critic_batches(self, real, labels):
         """Splits a batch into the `n_critic` parts the discriminator trains on in turn."""
@@ -470,24 +480,47 @@ class MLPGAN(GAN):
     (no attribute named `output`, which Keras reserves), the generator uses the
     non-saturating loss, and no `trainable=False` compile trick is needed because each
     network has its own optimizer.
+
+    Args:
+        generator_units, discriminator_units: the hidden layers' widths (default: the source's).
+        spectral_norm: the discriminator's layers spectrally normalized (`gan_parts.SpectralDense`).
+        **kwargs: the options of `GAN`.
     """
 
-    def __init__(self, latent_dim=100, **kwargs):
+    SOURCE_SIZES = {"generator_units": (32, 64), "discriminator_units": (64, 32)}
+
+    def __init__(self, latent_dim=100, generator_units=(32, 64), discriminator_units=(64, 32), spectral_norm=False, **kwargs):
+        self.generator_units = tuple(_checks.positive_int("generator_units", u) for u in generator_units)
+        self.discriminator_units = tuple(_checks.positive_int("discriminator_units", u) for u in discriminator_units)
+        if not isinstance(spectral_norm, bool):
+            raise ValueError(f"Expected `spectral_norm` to be True or False. Received: spectral_norm={spectral_norm!r}")
+        self.spectral_norm = spectral_norm
         super().__init__(latent_dim=latent_dim, **kwargs)
 
     def build_generator(self):
         z = keras.Input((self.latent_dim,), name="z")
-        h = layers.Dense(32, activation="relu")(z)
-        h = layers.Dense(64, activation="relu")(h)
+        h = z
+        for units in self.generator_units:
+            h = layers.Dense(units, activation="relu")(h)
         images = layers.Reshape(_checks.IMAGE_SHAPE)(layers.Dense(_checks.IMAGE_PIXELS, activation="sigmoid")(h))
         return keras.Model(z, images, name="generator")
 
     def build_discriminator(self):
+        dense = SpectralDense if self.spectral_norm else layers.Dense
         images = keras.Input(_checks.IMAGE_SHAPE, name="images")
         h = layers.Flatten()(images)
-        h = layers.Dense(64, activation="relu")(h)
-        h = layers.Dense(32, activation="relu")(h)
-        return keras.Model(images, layers.Dense(1, name="logit")(h), name="discriminator")
+        for units in self.discriminator_units:
+            h = dense(units, activation="relu")(h)
+        return keras.Model(images, dense(1, name="logit")(h), name="discriminator")
+
+    def get_config(self):
+        config = super().get_config()
+        for name, default in self.SOURCE_SIZES.items():
+            if getattr(self, name) != default:
+                config[name] = list(getattr(self, name))
+        if self.spectral_norm:
+            config["spectral_norm"] = True
+        return config
 
 
 UPSAMPLING = ("transpose", "resize")
@@ -580,6 +613,95 @@ class DCGAN(GAN):
         if self.upsampling != "transpose":
             config["upsampling"] = self.upsampling
         return config
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class InfoGAN(DCGAN):
+    """A DCGAN whose latent ends in a categorical code, learned without labels (InfoGAN,
+    Chen et al., 2016).
+
+    The last `code_classes` of the `latent_dim` inputs of the generator are a one-hot code
+    c drawn uniformly, the rest z ~ N(0, I). The discriminator has a second head, Q, on the
+    same features, that predicts c from a generated image; both networks add `info_weight`
+    times Q's cross-entropy on generated images (a lower bound on the mutual information
+    between c and G(z, c)), so the generator learns to make c visible in its images. On
+    MNIST the easiest thing for c to carry is the digit: the generator then draws each
+    sample from one of `code_classes` discrete modes instead of the continuum between
+    them, where in-between shapes live. No label is read anywhere: the model is
+    unconditional, and `generate(n)` draws c uniformly.
+
+    Args:
+        code_classes: the number of values of c (10: one per digit, if it finds them).
+        info_weight: the weight of Q's cross-entropy in both losses.
+        **kwargs: the options of `DCGAN`.
+    """
+
+    def __init__(self, latent_dim=64, code_classes=10, info_weight=1.0, **kwargs):
+        self.code_classes = _checks.positive_int("code_classes", code_classes)
+        self.info_weight = _checks.non_negative("info_weight", info_weight)
+        if not self.code_classes < latent_dim:
+            raise ValueError(f"Expected `code_classes` < latent_dim = {latent_dim}. Received: code_classes={code_classes}")
+        super().__init__(latent_dim=latent_dim, **kwargs)
+
+    def build_discriminator(self):
+        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        h = _dcgan_discriminator_body(images, self.d_filters, self.spectral_norm)
+        heads = [self._logit_layer()(h), layers.Dense(self.code_classes, name="code_logits")(h)]
+        return keras.Model(images, heads, name="discriminator")
+
+    def discriminate_with_codes(self, images, training=False):
+        """D's logits `(n,)` and Q's code logits `(n, code_classes)`."""
+        logits, code_logits = self.discriminator(ops.reshape(images, (-1, *self.data_shape)), training=training)
+        return ops.reshape(ops.cast(logits, "float32"), (-1,)), ops.cast(code_logits, "float32")
+
+    def discriminate(self, images, labels=None, training=False):
+        return self.discriminate_with_codes(images, training=training)[0]
+
+    def codes_of(self, latents):
+        """The code c (integers) of each latent: the largest of its last `code_classes` entries."""
+        return ops.argmax(latents[:, self.latent_dim - self.code_classes :], axis=-1)
+
+    def with_codes(self, z, codes):
+        """Latents whose last `code_classes` entries are the one-hot `codes`."""
+        one_hot = ops.one_hot(ops.cast(codes, "int32"), self.code_classes)
+        return ops.concatenate([z[:, : self.latent_dim - self.code_classes], ops.cast(one_hot, z.dtype)], axis=-1)
+
+    def sample_noise(self, batch_size):
+        z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        codes = keras.random.randint((batch_size,), 0, self.code_classes, seed=self.seed_generator)
+        return self.with_codes(z, codes)
+
+    def discriminator_outputs(self, real, fake, labels):
+        n = ops.shape(real)[0]
+        logits, code_logits = self.discriminate_with_codes(ops.concatenate([real, fake], axis=0), training=True)
+        return {"real_logits": logits[:n], "fake_logits": logits[n:], "fake_codes": code_logits[n:]}
+
+    def info_loss(self, outputs):
+        """Q's cross-entropy against the codes the generated images were drawn with."""
+        return self.class_loss(outputs["fake_codes"], self.codes_of(outputs["latents"]))
+
+    def discriminator_objective(self, outputs, labels):
+        return super().discriminator_objective(outputs, labels) + self.info_weight * self.info_loss(outputs)
+
+    def generator_outputs(self, fake, labels):
+        logits, code_logits = self.discriminate_with_codes(fake, training=True)
+        return {"fake_logits": logits, "fake_codes": code_logits}
+
+    def generator_objective(self, outputs, labels):
+        return super().generator_objective(outputs, labels) + self.info_weight * self.info_loss(outputs)
+
+    def generate(self, n, labels=None, seed=None, batch_size=1000, codes=None):
+        """Draws `n` images in [0, 1]: z ~ N(0, I) and c uniform (or the given `codes`)."""
+        n = _checks.positive_int("n", n)
+        _checks.labels_for(self, labels, n)  # an unconditional model: refuses labels
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((n, self.latent_dim)).astype("float32")
+        codes = rng.integers(0, self.code_classes, n) if codes is None else _checks.labels("codes", codes, self.code_classes, n=n)
+        z[:, self.latent_dim - self.code_classes :] = np.eye(self.code_classes, dtype="float32")[codes]
+        return self.generate_from(z, batch_size=batch_size)
+
+    def get_config(self):
+        return {**super().get_config(), "code_classes": self.code_classes, "info_weight": self.info_weight}
 
 
 @keras.saving.register_keras_serializable(package="companion")
