@@ -35,7 +35,7 @@ import tensorflow as tf
 from keras import ops
 
 from companion import benchmark, data, recipes
-from companion.models import ACGAN
+from companion.models import ACGAN, WGANGP
 
 __all__ = ["build_reference", "reference_throughput", "reference_trainee"]
 
@@ -203,7 +203,7 @@ def build_reference(name, seed=0):
         reads = "images" if name == "ar_vae" else "labels" if recipe.conditional else "z"
         reference = KerasIOVAE(model.encoder, model.decoder, decoder_reads=reads, num_classes=model.num_classes)
         reference.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate))
-    elif recipe.kind == "gan" and model.wasserstein:
+    elif recipe.kind == "gan" and isinstance(model, WGANGP):
         reference = KerasIOWGANGP(model.discriminator, model.generator, model.latent_dim, model.n_critic, model.gp_weight)
         reference.compile(model.default_optimizer(), model.default_optimizer())
     elif recipe.kind == "gan":

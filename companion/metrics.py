@@ -179,7 +179,7 @@ def _pairwise_distances(a, b, batch_size=2048):
 
 def _knn_radii(x, k):
     distances = _pairwise_distances(x, x)
-    return np.sort(distances, axis=1)[:, k]  # column 0 is the point itself
+    return np.partition(distances, k, axis=1)[:, k]  # the (k+1)-th smallest: the point itself is the first
 
 
 def precision_recall(real_features, fake_features, k=3):

@@ -26,6 +26,8 @@ class Recipe:
         epochs, batch_size, learning_rate: training defaults.
         conditional: the model takes labels.
         binarize: "dynamic" to train on binary images redrawn every epoch (the VAEs).
+        gan_compile: for GANs, what `GAN.compile` takes besides the options (e.g. the two
+            learning rates, `d_learning_rate` and `g_learning_rate`).
     """
 
     name: str
@@ -36,6 +38,7 @@ class Recipe:
     learning_rate: float = 1e-3
     conditional: bool = False
     binarize: str = None
+    gan_compile: dict = dataclasses.field(default_factory=dict)
 
     def compile_options(self, backend=None):
         """The `Model.compile` options the command line trains with on `backend` (default: the active one).
@@ -64,7 +67,7 @@ class Recipe:
         """Compiles `model` with the recipe's optimizer and loss; `options` (`jit_compile`,
         `steps_per_execution`, ...) go to `Model.compile` as they are."""
         if self.kind == "gan":
-            model.compile(**options)
+            model.compile(**self.gan_compile, **options)
             return model
         schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.05)
         optimizer = keras.optimizers.Adam(schedule)

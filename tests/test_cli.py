@@ -89,7 +89,8 @@ def test_unknown_model_is_refused(capsys):
 
 @pytest.mark.parametrize("model, keys", [
     ("mlp_vae", {"test_images", "negative_elbo", "iw_nll_k5"}),
-    ("conditional_gan", {"test_images", "fid", "kid", "kid_std", "precision", "recall", "nn_distance_median", "conditional_accuracy"}),
+    ("conditional_gan", {"test_images", "fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "confident_share",
+                         "digits_read_3pct", "largest_digit_share", "nn_distance_median", "conditional_accuracy"}),
 ])
 def test_evaluate_measures_vaes_and_gans(trained, tmp_path, mnist_dir, model, keys):
     folder, _ = trained

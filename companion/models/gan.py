@@ -168,7 +168,6 @@ class GAN(SeedStateMixin, keras.Model):
     """
 
     conditional = False
-    wasserstein = False  # a critic's raw score rather than a probability (WGANGP)
     n_critic = 1  # discriminator steps per generator step (WGANGP sets its own)
     data_shape = _checks.IMAGE_SHAPE  # what one example looks like; images unless a subclass says otherwise
     gan_losses = tuple(LOSSES)  # the values `gan_loss` may take
@@ -814,7 +813,6 @@ class WGANGP(DCGAN):
     real and fake images. Default optimizers: Adam(1e-4, beta_1=0, beta_2=0.9).
     """
 
-    wasserstein = True
     gan_losses = ("wasserstein",)
 
     def __init__(self, latent_dim=64, n_critic=5, gp_weight=10.0, **kwargs):
