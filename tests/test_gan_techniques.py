@@ -8,7 +8,7 @@ import pytest
 from keras import layers, ops
 
 from companion import data, training
-from companion.models import DCGAN, GAN, WGANGP
+from companion.models import DCGAN, WGANGP
 from companion.models.gan_parts import DiffAugment, SpectralConv2D, SpectralDense, cutout, translate
 
 pytestmark = pytest.mark.backend
@@ -137,31 +137,7 @@ def test_spectrally_normalized_discriminator_trains_and_round_trips(real, tmp_pa
 # ----------------------------------------------------------------------------- R1
 
 
-class TinyGAN(GAN):
-    data_shape = (2,)
-
-    def build_generator(self):
-        z = keras.Input((self.latent_dim,))
-        return keras.Model(z, layers.Dense(2)(z))
-
-    def build_discriminator(self):
-        x = keras.Input((2,))
-        return keras.Model(x, layers.Dense(1)(layers.Dense(3, activation="tanh")(x)))
-
-
-def test_r1_penalty_matches_finite_differences():
-    keras.utils.set_random_seed(1)
-    model = TinyGAN(latent_dim=2, r1_weight=4.0, seed=0)
-    points = np.random.default_rng(2).standard_normal((5, 2))
-    (w1, b1), (w2, b2) = [[w.astype(np.float64) for w in layer.get_weights()] for layer in model.discriminator.layers if layer.get_weights()]
-    d = lambda p: (np.tanh(p @ w1 + b1) @ w2 + b2)[:, 0]
-    h = 1e-5
-    grads = np.stack([(d(points + h * e) - d(points - h * e)) / (2 * h) for e in np.eye(2)], axis=1)
-    expected = np.mean(np.sum(grads**2, axis=1))
-    x = ops.convert_to_tensor(points.astype(np.float32))
-    # Central differences err by O(h^2) in float64; the model's float32 gives ~1e-7 relative per operation.
-    np.testing.assert_allclose(float(numpy_of(model.r1_penalty(x, None, training.input_gradient))), expected, rtol=1e-5)
-    np.testing.assert_allclose(float(numpy_of(model.penalty(x, x, None, training.input_gradient))), 2.0 * expected, rtol=1e-5)
+# R1 against finite differences: tests/test_models_gan.py, beside the gradient penalty.
 
 
 def test_r1_penalty_is_differentiated_in_training(real):

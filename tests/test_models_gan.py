@@ -192,7 +192,9 @@ def test_discriminator_approaches_the_optimal_discriminator():
     assert error.mean() < 0.03, error.mean()
 
 
-class TinyCritic(WGANGP):
+class TwoDimensional:
+    """Networks on 2-D points, small enough to mirror in NumPy: G linear, D a tanh MLP."""
+
     data_shape = (2,)
 
     def build_generator(self):
@@ -204,25 +206,48 @@ class TinyCritic(WGANGP):
         return keras.Model(x, layers.Dense(1)(layers.Dense(3, activation="tanh")(x)))
 
 
+class TinyCritic(TwoDimensional, WGANGP):
+    pass
+
+
+class TinyGAN(TwoDimensional, GAN):
+    pass
+
+
+def _finite_difference_gradients(model, points):
+    """dD/dx at each point by central differences of D mirrored in NumPy (float64)."""
+    (w1, b1), (w2, b2) = [
+        [w.astype(np.float64) for w in layer.get_weights()] for layer in model.discriminator.layers if layer.get_weights()
+    ]
+    d = lambda p: (np.tanh(p @ w1 + b1) @ w2 + b2)[:, 0]
+    h = 1e-5
+    return np.stack([(d(points + h * e) - d(points - h * e)) / (2 * h) for e in np.eye(2)], axis=1)
+
+
+# Central differences err by O(h^2) ~ 1e-10 in float64; the model computes in float32
+# (relative rounding ~1e-7 per operation), so agreement to 1e-5 relative is expected.
+
+
 def test_gradient_penalty_matches_finite_differences():
     keras.utils.set_random_seed(1)
     model = TinyCritic(latent_dim=2, seed=0)
     points = np.random.default_rng(2).standard_normal((5, 2))
-    (w1, b1), (w2, b2) = [
-        [w.astype(np.float64) for w in layer.get_weights()] for layer in model.discriminator.layers if layer.get_weights()
-    ]
-    critic = lambda p: (np.tanh(p @ w1 + b1) @ w2 + b2)[:, 0]
-    h = 1e-5
-    grads = np.stack(
-        [(critic(points + h * e) - critic(points - h * e)) / (2 * h) for e in np.eye(2)], axis=1
-    )
+    grads = _finite_difference_gradients(model, points)
     expected = np.mean((np.linalg.norm(grads, axis=1) - 1.0) ** 2)
-    penalty = model.gradient_penalty(
-        keras.ops.convert_to_tensor(points.astype(np.float32)), None, training.input_gradient
-    )
-    # Central differences err by O(h^2) ~ 1e-10 in float64; the model computes in float32
-    # (relative rounding ~1e-7 per operation), so agreement to 1e-5 relative is expected.
+    penalty = model.gradient_penalty(keras.ops.convert_to_tensor(points.astype(np.float32)), None, training.input_gradient)
     np.testing.assert_allclose(float(keras.ops.convert_to_numpy(penalty)), expected, rtol=1e-5)
+
+
+def test_r1_penalty_matches_finite_differences():
+    keras.utils.set_random_seed(1)
+    model = TinyGAN(latent_dim=2, r1_weight=4.0, seed=0)
+    points = np.random.default_rng(2).standard_normal((5, 2))
+    expected = np.mean(np.sum(_finite_difference_gradients(model, points) ** 2, axis=1))
+    x = keras.ops.convert_to_tensor(points.astype(np.float32))
+    r1 = model.r1_penalty(x, None, training.input_gradient)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(r1)), expected, rtol=1e-5)
+    # D's penalty term: r1_weight / 2 times it
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(model.penalty(x, x, None, training.input_gradient))), 2.0 * expected, rtol=1e-5)
 
 
 def test_conditional_gan_honours_its_labels(real):
