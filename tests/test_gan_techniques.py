@@ -34,23 +34,24 @@ def numpy_of(x):
 # ----------------------------------------------------------------------------- EMA
 
 
-def test_ema_is_the_closed_form_average_of_a_known_weight_sequence():
+def test_ema_is_the_exponentially_weighted_mean_of_a_known_weight_sequence():
     decay = 0.9
     model = tiny_dcgan(ema_decay=decay)
-    start = [w.astype(np.float64) for w in model.ema_generator.get_weights()]
     rng = np.random.default_rng(0)
-    sequence = [[rng.standard_normal(w.shape) for w in start] for _ in range(30)]
+    sequence = [[rng.standard_normal(w.shape) for w in model.generator.get_weights()] for _ in range(30)]
+    averages = []
     for weights in sequence:
         model.generator.set_weights([w.astype(np.float32) for w in weights])
         model.update_ema()
-    # Closed form of the recursion e_t = d_t e_{t-1} + (1 - d_t) w_t with d_t = min(decay, (1 + t)/(10 + t)):
-    # e_K = prod_t d_t * e_0 + sum_t (1 - d_t) prod_{s > t} d_s * w_t.
-    d = np.array([min(decay, (1 + t) / (10 + t)) for t in range(len(sequence))])
-    tail = np.array([np.prod(d[t + 1 :]) for t in range(len(d))])
-    for i, ema in enumerate(model.ema_generator.get_weights()):  # every weight, BN's statistics too
-        expected = np.prod(d) * start[i] + sum((1 - d[t]) * tail[t] * sequence[t][i] for t in range(len(d)))
-        # float32 storage: each step rounds to ~6e-8 relative; 30 steps stay within 1e-5.
-        np.testing.assert_allclose(ema, expected, rtol=1e-5, atol=1e-6)
+        averages.append(model.ema_generator.get_weights())
+    # After K steps: sum_k decay^(K - k) w_k / sum_k decay^(K - k), whatever the starting
+    # weights; after the first step, the generator's weights themselves.
+    for K in (1, 2, 30):
+        weights = decay ** (K - np.arange(1, K + 1))
+        for i, ema in enumerate(averages[K - 1]):  # every weight, BN's statistics too
+            expected = sum(c * w[i] for c, w in zip(weights, sequence[:K])) / weights.sum()
+            # float32 storage: each step rounds to ~6e-8 relative; 30 steps stay within 1e-5.
+            np.testing.assert_allclose(ema, expected, rtol=1e-5, atol=1e-6)
     assert float(numpy_of(model.ema_updates)) == len(sequence)
 
 

@@ -216,18 +216,22 @@ class GAN(SeedStateMixin, keras.Model):
         self.ema_updates = self.add_weight(name="ema_updates", shape=(), initializer="zeros", trainable=False)
 
     def update_ema(self):
-        """One step of the average, after a generator step: w_ema <- d w_ema + (1 - d) w with
-        d = min(ema_decay, (1 + t) / (10 + t)) at the t-th update (t = 0, 1, ...), so that
-        the first updates, when the average would mostly remember the initial weights,
-        follow the generator more closely (as `tf.train.ExponentialMovingAverage` does
-        with `num_updates`). Every weight is averaged, BN's moving statistics too: the
-        averaged network's activations drift as slowly as its weights, so statistics
-        averaged over the same horizon fit it better than the generator's latest ones.
-        No-op without `ema_decay`."""
+        """One step of the average, after a generator step. After t steps the averaged
+        weights are the exponentially weighted mean of the generator's weights after each
+        step, weight proportional to ema_decay^(t - k) for step k, normalized to sum to one
+        (the bias correction of Adam's moments): the starting weights count for nothing,
+        and a run shorter than the horizon 1 / (1 - ema_decay) is averaged over all of it.
+        As a recursion: w_ema <- d_t w_ema + (1 - d_t) w with
+        d_t = ema_decay (1 - ema_decay^t) / (1 - ema_decay^(t + 1)) at the t-th update
+        (t = 0, 1, ...; d_0 = 0, then d_t rises to ema_decay). Every weight is averaged,
+        BN's moving statistics too: the averaged network's activations drift as slowly as
+        its weights, so statistics averaged over the same horizon fit it better than the
+        generator's latest ones. No-op without `ema_decay`."""
         if self.ema_generator is None:
             return
         t = ops.convert_to_tensor(self.ema_updates)
-        decay = ops.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+        d = self.ema_decay
+        decay = d * (1.0 - ops.power(d, t)) / (1.0 - ops.power(d, t + 1.0))
         for ema, weight in zip(self.ema_generator.weights, self.generator.weights):
             ema.assign(decay * ops.convert_to_tensor(ema) + (1.0 - decay) * ops.convert_to_tensor(weight))
         self.ema_updates.assign(t + 1.0)
