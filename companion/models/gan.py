@@ -476,6 +476,12 @@ class GAN(SeedStateMixin, keras.Model):
         return config
 
 
+def _spectral_norm_flag(value):
+    if not isinstance(value, bool):
+        raise ValueError(f"Expected `spectral_norm` to be True or False. Received: spectral_norm={value!r}")
+    return value
+
+
 @keras.saving.register_keras_serializable(package="companion")
 class MLPGAN(GAN):
     """The source's GAN, sized as there: generator Dense 32 -> 64 -> 784 (sigmoid),
@@ -495,9 +501,7 @@ class MLPGAN(GAN):
     def __init__(self, latent_dim=100, generator_units=(32, 64), discriminator_units=(64, 32), spectral_norm=False, **kwargs):
         self.generator_units = tuple(_checks.positive_int("generator_units", u) for u in generator_units)
         self.discriminator_units = tuple(_checks.positive_int("discriminator_units", u) for u in discriminator_units)
-        if not isinstance(spectral_norm, bool):
-            raise ValueError(f"Expected `spectral_norm` to be True or False. Received: spectral_norm={spectral_norm!r}")
-        self.spectral_norm = spectral_norm
+        self.spectral_norm = _spectral_norm_flag(spectral_norm)
         super().__init__(latent_dim=latent_dim, **kwargs)
 
     def build_generator(self):
@@ -580,9 +584,7 @@ class DCGAN(GAN):
     def __init__(self, latent_dim=64, filters=(128, 64), d_filters=None, spectral_norm=False, upsampling="transpose", **kwargs):
         self.filters = self._two_filters("filters", filters)
         self.d_filters = self.filters if d_filters is None else self._two_filters("d_filters", d_filters)
-        if not isinstance(spectral_norm, bool):
-            raise ValueError(f"Expected `spectral_norm` to be True or False. Received: spectral_norm={spectral_norm!r}")
-        self.spectral_norm = spectral_norm
+        self.spectral_norm = _spectral_norm_flag(spectral_norm)
         if upsampling not in UPSAMPLING:
             raise ValueError(f"Expected `upsampling` among {', '.join(UPSAMPLING)}. Received: upsampling={upsampling!r}")
         self.upsampling = upsampling
