@@ -9,11 +9,14 @@ Example:
 
 >>> pca = PCA(2).fit(flatten(x_train))
 >>> codes = pca.transform(flatten(x_test))        # (n, 2)
+
+`kmeans(codes, k)` groups codes into k clusters (Lloyd's algorithm from k-means++ seeds);
+`ClusterGAN` trains on such clusters of the training images instead of their labels.
 """
 
 import numpy as np
 
-__all__ = ["PCA", "knn_accuracy"]
+__all__ = ["PCA", "kmeans", "knn_accuracy"]
 
 
 class PCA:
@@ -79,3 +82,58 @@ def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k=5, block=
         predicted = np.array([np.bincount(v).argmax() for v in votes])
         correct += int(np.sum(predicted == test_labels[start : start + block]))
     return correct / len(test_codes)
+
+
+def _squared_distances(x, centres):
+    return np.maximum(np.sum(x**2, 1)[:, None] - 2 * x @ centres.T + np.sum(centres**2, 1)[None], 0.0)
+
+
+def kmeans(x, k, n_init=3, iterations=100, seed=0):
+    """k-means clustering: Lloyd's algorithm from k-means++ seeds (Arthur and Vassilvitskii,
+    2007), the best of `n_init` starts by inertia (the sum of squared distances from each
+    point to its centre).
+
+    Args:
+        x: points `(n, d)`.
+        k: number of clusters, 1 <= k <= n.
+        n_init: independent starts; iterations: at most this many Lloyd steps per start
+            (each stops early once no point changes cluster).
+        seed: seed of the k-means++ draws.
+
+    Returns:
+        `(centres, assignments, inertia)`: `(k, d)` float64, `(n,)` int64, a float.
+    """
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"Expected `x` of shape (n, d) with n >= 1. Received: x.shape={x.shape}")
+    for name, value, low, high in (("k", k, 1, len(x)), ("n_init", n_init, 1, None), ("iterations", iterations, 1, None)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low or (high is not None and value > high):
+            bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+            raise ValueError(f"Expected `{name}` an integer {bound}. Received: {name}={value!r}")
+    rng = np.random.default_rng(seed)
+    best = None
+    for _ in range(n_init):
+        centres = [x[rng.integers(len(x))]]
+        closest = _squared_distances(x, np.array(centres))[:, 0]
+        for _ in range(1, k):  # each next seed drawn with probability proportional to D(x)^2
+            total = closest.sum()
+            index = rng.choice(len(x), p=closest / total) if total > 0 else rng.integers(len(x))
+            centres.append(x[index])
+            closest = np.minimum(closest, _squared_distances(x, x[index][None])[:, 0])
+        centres = np.array(centres)
+        assignments = None
+        for _ in range(iterations):
+            new = _squared_distances(x, centres).argmin(axis=1)
+            if assignments is not None and np.array_equal(new, assignments):
+                break
+            assignments = new
+            for c in range(k):  # an emptied cluster keeps its centre
+                members = x[assignments == c]
+                if len(members):
+                    centres[c] = members.mean(axis=0)
+        distances = _squared_distances(x, centres)
+        assignments = distances.argmin(axis=1)
+        inertia = float(distances[np.arange(len(x)), assignments].sum())
+        if best is None or inertia < best[2]:
+            best = (centres, assignments, inertia)
+    return best

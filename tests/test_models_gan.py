@@ -7,7 +7,7 @@ from keras import layers
 from scipy.stats import norm
 
 from companion import data, training
-from companion.models import ACGAN, GAN, WGANGP, ConditionalGAN, DCGAN, InfoGAN, MLPGAN
+from companion.models import ACGAN, GAN, WGANGP, ClusterGAN, ConditionalGAN, DCGAN, InfoGAN, MLPGAN
 
 pytestmark = pytest.mark.backend
 
@@ -23,6 +23,7 @@ FACTORIES = {
         augment=("translation", "cutout"), upsampling="resize", **kw,
     ),
     "infogan": lambda **kw: InfoGAN(latent_dim=8, filters=(8, 4), code_classes=3, info_weight=0.5, **kw),
+    "clustergan": lambda **kw: ClusterGAN(latent_dim=8, filters=(8, 4), clusters=3, cluster_components=5, class_weight=0.5, **kw),
     "mlp_techniques": lambda **kw: MLPGAN(
         latent_dim=8, generator_units=(16,), discriminator_units=(16, 8), spectral_norm=True, gan_loss="hinge", ema_decay=0.9, **kw
     ),
@@ -325,6 +326,56 @@ def test_infogan_losses_add_the_code_heads_cross_entropy_on_generated_images(rea
         model.generate(2, codes=[0, 3])
     with pytest.raises(ValueError, match=r"Expected `code_classes` < latent_dim = 8. Received: code_classes=8"):
         InfoGAN(latent_dim=8, code_classes=8)
+
+
+def test_clustergan_finds_clusters_and_adds_their_cross_entropy(real):
+    x, _ = real
+    model = make("clustergan")
+    assert not model.clusters_fitted
+    assignments = model.fit_clusters(x)
+    # The model's own assignment (in the backend, from the stored projection and centres)
+    # is k-means's: each image goes to its nearest centre.
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.clusters_of(keras.ops.convert_to_tensor(x))), assignments)
+    shares = np.bincount(assignments, minlength=3) / len(x)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.cluster_shares), shares, rtol=1e-6)
+    _, labels = model.unpack_batch(keras.ops.convert_to_tensor(x))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(labels), assignments)
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 3, len(x))
+    z = rng.standard_normal((len(x), 8)).astype(np.float32)
+    z[:, -3:] = np.eye(3, dtype=np.float32)[codes]
+    model.sample_noise = lambda n: keras.ops.convert_to_tensor(z[:n])
+    fake = keras.ops.convert_to_numpy(model.generate_images(keras.ops.convert_to_tensor(z), training=True))
+
+    def heads(images, classes):
+        logits, class_logits = (keras.ops.convert_to_numpy(t).astype(np.float64) for t in model.discriminate_with_codes(keras.ops.convert_to_tensor(images)))
+        log_softmax = class_logits - np.logaddexp.reduce(class_logits, axis=1, keepdims=True)
+        return logits, -log_softmax[np.arange(len(classes)), classes].mean(), -log_softmax[:, 3].mean()
+
+    softplus = lambda a: np.logaddexp(0.0, a)
+    (real_logits, real_ce, _), (fake_logits, fake_ce, fake_as_generated_ce) = heads(x, assignments), heads(fake, codes)
+    d_loss, _ = model.discriminator_loss(keras.ops.convert_to_tensor(x), labels, training.input_gradient)
+    # float32 logits of order 1, means of 64 terms: 1e-5 relative is float32 rounding.
+    # D: real images in their cluster, generated ones in the last class; G: its images in its code's cluster.
+    expected_d = softplus(-real_logits).mean() + softplus(fake_logits).mean() + 0.5 * (real_ce + fake_as_generated_ce)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(d_loss)), expected_d, rtol=1e-5)
+    g_loss = model.generator_loss(len(x), labels)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(g_loss)), softplus(-fake_logits).mean() + 0.5 * fake_ce, rtol=1e-5)
+
+
+def test_clustergan_draws_codes_with_the_clusters_shares(real):
+    x, _ = real
+    model = make("clustergan")
+    model.cluster_shares.assign(np.array([0.7, 0.2, 0.1], np.float32))
+    n = 20000
+    drawn = np.bincount(keras.ops.convert_to_numpy(model.codes_of(model.sample_noise(n))), minlength=3) / n
+    # A share's standard error is sqrt(p(1 - p) / n) <= 0.0036: five of them is 0.018.
+    np.testing.assert_allclose(drawn, [0.7, 0.2, 0.1], atol=0.018)
+    with pytest.raises(ValueError, match=r"call `fit_clusters\(images\)` first.*Received: x of type"):
+        make("clustergan").fit(iter([x]), epochs=1, steps_per_epoch=1, verbose=0)
+    with pytest.raises(ValueError, match=r"Expected at least 5 images.*Received: 4 images"):
+        make("clustergan").fit_clusters(x[:4])
 
 
 @pytest.mark.parametrize(

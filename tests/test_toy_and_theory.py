@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import norm
 
 from companion import data, theory, toy
-from companion.pca import PCA, knn_accuracy
+from companion.pca import PCA, kmeans, knn_accuracy
 from companion.training import GeneratorSnapshots
 from companion.models import Autoencoder, VectorGAN
 from companion.models.vae import gaussian_kl
@@ -196,3 +196,25 @@ def test_generator_snapshots_keep_the_same_noise_at_the_chosen_epochs():
     assert not np.array_equal(snapshots.snapshots[0], snapshots.snapshots[3])
     with pytest.raises(ValueError, match="Expected non-negative `epochs`"):
         GeneratorSnapshots(epochs=(-1,))
+
+
+def test_kmeans_reaches_a_fixed_point_of_lloyds_algorithm_and_finds_separated_blobs():
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((600, 5))
+    centres, assignments, inertia = kmeans(x, 4, seed=1)
+    # A fixed point: every point is at its nearest centre, and every centre is its members' mean.
+    distances = ((x[:, None, :] - centres[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(assignments, distances.argmin(1))
+    for c in range(4):
+        np.testing.assert_allclose(centres[c], x[assignments == c].mean(0), atol=1e-12)
+    np.testing.assert_allclose(inertia, distances.min(1).sum(), rtol=1e-12)
+    # Four blobs 20 standard deviations apart: the partition is the blobs', as scikit-learn finds.
+    blobs = np.repeat(rng.standard_normal((4, 5)) * 20, 50, axis=0) + rng.standard_normal((200, 5))
+    _, ours, _ = kmeans(blobs, 4, seed=0)
+    theirs = KMeans(4, n_init=3, random_state=0).fit(blobs).labels_
+    pairs = {(a, b) for a, b in zip(ours, theirs)}
+    assert len(pairs) == 4 and len({a for a, _ in pairs}) == 4  # the same partition, up to the clusters' names
+    with pytest.raises(ValueError, match=r"Expected `k` an integer \[1, 200\]. Received: k=201"):
+        kmeans(blobs, 201)

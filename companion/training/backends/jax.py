@@ -55,7 +55,8 @@ def train_step(model, state, data):
     pair = model.optimizer
     own, d_opt, g_opt = pair.split(optimizer_values)
 
-    real, labels = model.unpack_batch(data)
+    # Inside the scope: a model may read its variables to label the batch (ClusterGAN's clusters).
+    (real, labels), non_trainable = _run(model, trainable, non_trainable, lambda: model.unpack_batch(data))
     for part_real, part_labels in model.critic_batches(real, labels):
         d_loss, logits, trainable, non_trainable, d_opt = _step(
             model, model.d_optimizer, d_positions, d_opt, trainable, non_trainable,
