@@ -51,6 +51,8 @@ CONFIGS = {
     "diffaugment": ("+ DiffAugment (translation, cutout)", {"augment": ("translation", "cutout")}, {}),
     "infogan": ("InfoGAN code (10 values, no labels)", {"model": "InfoGAN"}, {}),
     "infogan_ema": ("InfoGAN code + EMA", {"model": "InfoGAN", "ema_decay": 0.999}, {}),
+    "clusters": ("k-means clusters as classes (20, no labels)", {"model": "ClusterGAN", "clusters": 20}, {}),
+    "clusters_ema": ("k-means clusters as classes + EMA", {"model": "ClusterGAN", "clusters": 20, "ema_decay": 0.999}, {}),
     "sn_hinge_ttur_ema": (
         "SN + hinge + TTUR + EMA",
         {"spectral_norm": True, "gan_loss": "hinge", "ema_decay": 0.999},

@@ -7,7 +7,7 @@ from keras import layers
 from scipy.stats import norm
 
 from companion import data, training
-from companion.models import ACGAN, GAN, WGANGP, ClusterGAN, ConditionalGAN, DCGAN, InfoGAN, MLPGAN
+from companion.models import ACGAN, GAN, WGANGP, ClusterGAN, ClusterWGANGP, ConditionalGAN, DCGAN, InfoGAN, MLPGAN
 
 pytestmark = pytest.mark.backend
 
@@ -24,11 +24,13 @@ FACTORIES = {
     ),
     "infogan": lambda **kw: InfoGAN(latent_dim=8, filters=(8, 4), code_classes=3, info_weight=0.5, **kw),
     "clustergan": lambda **kw: ClusterGAN(latent_dim=8, filters=(8, 4), clusters=3, cluster_components=5, class_weight=0.5, **kw),
+    "cluster_wgan_gp": lambda **kw: ClusterWGANGP(latent_dim=8, filters=(8, 4), clusters=3, cluster_components=5, n_critic=2, ema_decay=0.9, **kw),
     "mlp_techniques": lambda **kw: MLPGAN(
         latent_dim=8, generator_units=(16,), discriminator_units=(16, 8), spectral_norm=True, gan_loss="hinge", ema_decay=0.9, **kw
     ),
     "acgan_techniques": lambda **kw: ACGAN(latent_dim=8, filters=(8, 4), spectral_norm=True, ema_decay=0.9, augment="translation", **kw),
 }
+CLUSTER_SIZES = {"latent_dim": 8, "filters": (8, 4), "clusters": 3, "cluster_components": 5, "class_weight": 0.5, "seed": 0}
 HISTORY_KEYS = {"d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
 
 
@@ -328,9 +330,13 @@ def test_infogan_losses_add_the_code_heads_cross_entropy_on_generated_images(rea
         InfoGAN(latent_dim=8, code_classes=8)
 
 
-def test_clustergan_finds_clusters_and_adds_their_cross_entropy(real):
+@pytest.mark.parametrize("critic", [False, True])
+def test_clustergan_finds_clusters_and_adds_their_cross_entropy(real, critic):
     x, _ = real
-    model = make("clustergan")
+    keras.utils.set_random_seed(0)
+    # The critic without its gradient penalty, so that the loss is the objective alone.
+    model = (ClusterWGANGP(gp_weight=0.0, **CLUSTER_SIZES) if critic else ClusterGAN(**CLUSTER_SIZES))
+    model.compile()
     assert not model.clusters_fitted
     assignments = model.fit_clusters(x)
     # The model's own assignment (in the backend, from the stored projection and centres)
@@ -356,12 +362,16 @@ def test_clustergan_finds_clusters_and_adds_their_cross_entropy(real):
     softplus = lambda a: np.logaddexp(0.0, a)
     (real_logits, real_ce, _), (fake_logits, fake_ce, fake_as_generated_ce) = heads(x, assignments), heads(fake, codes)
     d_loss, _ = model.discriminator_loss(keras.ops.convert_to_tensor(x), labels, training.input_gradient)
-    # float32 logits of order 1, means of 64 terms: 1e-5 relative is float32 rounding.
+    # The adversarial terms: the non-saturating loss, or the critic's estimate of -W1.
+    d_adversarial = fake_logits.mean() - real_logits.mean() if critic else softplus(-real_logits).mean() + softplus(fake_logits).mean()
+    g_adversarial = -fake_logits.mean() if critic else softplus(-fake_logits).mean()
+    # float32 logits of order 1, means of 64 terms: 1e-5 relative (1e-6 absolute, for a
+    # critic's difference of means near 0) is float32 rounding.
     # D: real images in their cluster, generated ones in the last class; G: its images in its code's cluster.
-    expected_d = softplus(-real_logits).mean() + softplus(fake_logits).mean() + 0.5 * (real_ce + fake_as_generated_ce)
-    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(d_loss)), expected_d, rtol=1e-5)
+    expected_d = d_adversarial + 0.5 * (real_ce + fake_as_generated_ce)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(d_loss)), expected_d, rtol=1e-5, atol=1e-6)
     g_loss = model.generator_loss(len(x), labels)
-    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(g_loss)), softplus(-fake_logits).mean() + 0.5 * fake_ce, rtol=1e-5)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(g_loss)), g_adversarial + 0.5 * fake_ce, rtol=1e-5, atol=1e-6)
 
 
 def test_clustergan_draws_codes_with_the_clusters_shares(real):

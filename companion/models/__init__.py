@@ -3,7 +3,7 @@
 * `MLPVAE`, `ConvVAE`, `ConditionalVAE`, `ARVAE` (`companion.models.vae`; `ARVAE`'s
   autoregressive decoder is a `MADE`, `companion.models.made`);
 * `MLPGAN`, `DCGAN`, `InfoGAN` (a DCGAN with a categorical code learned without labels), `ClusterGAN`
-  (a DCGAN trained on k-means clusters of the images in place of labels), `ConditionalGAN`, `ACGAN` (conditional, with an auxiliary classifier),
+  (a DCGAN trained on k-means clusters of the images in place of labels), `ClusterWGANGP`, `ConditionalGAN`, `ACGAN` (conditional, with an auxiliary classifier),
   `WGANGP` (`companion.models.gan`);
 * `Denoiser`, a small U-Net trained to remove Gaussian noise (`companion.models.denoiser`);
 * `SeriesVAE`, a VAE with a Gaussian likelihood for 1-D time series (`companion.models.series`);
@@ -13,7 +13,7 @@
 """
 
 from companion.models.denoiser import Denoiser
-from companion.models.gan import ACGAN, DCGAN, GAN, MLPGAN, WGANGP, ClusterGAN, ConditionalGAN, GANOptimizers, InfoGAN
+from companion.models.gan import ACGAN, DCGAN, GAN, MLPGAN, WGANGP, ClusterGAN, ClusterWGANGP, ConditionalGAN, GANOptimizers, InfoGAN
 from companion.models.made import MADE
 from companion.models.series import SeriesVAE
 from companion.models.toy import Autoencoder, VectorGAN
@@ -24,6 +24,7 @@ __all__ = [
     "Autoencoder",
     "ARVAE",
     "ClusterGAN",
+    "ClusterWGANGP",
     "ConditionalGAN",
     "ConditionalVAE",
     "ConvVAE",

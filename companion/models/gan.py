@@ -819,7 +819,9 @@ class ClusterGAN(InfoGAN):
         cluster (`labels`, from `unpack_batch`), generated ones in the last class."""
         generated = ops.full((ops.shape(outputs["fake_classes"])[0],), self.clusters, dtype="int32")
         class_loss = self.class_loss(outputs["real_classes"], labels) + self.class_loss(outputs["fake_classes"], generated)
-        return LOSSES[self.gan_loss](outputs["real_logits"], outputs["fake_logits"]) + self.class_weight * class_loss
+        # The adversarial term of the class after InfoGAN in the method order: GAN's
+        # `gan_loss`, or, in `ClusterWGANGP`, the critic's.
+        return super(InfoGAN, self).discriminator_objective(outputs, labels) + self.class_weight * class_loss
 
     def generator_outputs(self, fake, labels):
         logits, classes = self.discriminate_with_codes(fake, training=True)
@@ -828,7 +830,7 @@ class ClusterGAN(InfoGAN):
     def generator_objective(self, outputs, labels):
         """The `gan_loss` plus `class_weight` times the class loss of its images against their codes."""
         class_loss = self.class_loss(outputs["fake_classes"], self.codes_of(outputs["latents"]))
-        return LOSSES[self.gan_loss](None, outputs["fake_logits"]) + self.class_weight * class_loss
+        return super(InfoGAN, self).generator_objective(outputs, labels) + self.class_weight * class_loss
 
     def generate(self, n, labels=None, seed=None, batch_size=1000, codes=None):
         """Draws `n` images in [0, 1]: z ~ N(0, I) and the cluster code with the clusters'
@@ -1016,3 +1018,14 @@ class WGANGP(DCGAN):
 
     def get_config(self):
         return {**super().get_config(), "n_critic": self.n_critic, "gp_weight": self.gp_weight}
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class ClusterWGANGP(ClusterGAN, WGANGP):
+    """`ClusterGAN`'s clusters and class head on a WGAN-GP critic: the critic's objective,
+    its gradient penalty, `n_critic` steps per generator step and its optimizers are
+    `WGANGP`'s; the class head's cross-entropy is added to both losses as in `ClusterGAN`
+    (as the AC-GAN loss was added to a WGAN-GP critic by Gulrajani et al., 2017).
+
+    Args: those of `ClusterGAN` and of `WGANGP` (`n_critic`, `gp_weight`).
+    """
