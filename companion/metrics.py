@@ -19,7 +19,9 @@ Samples, in the feature space of the book's MNIST classifier:
 * `confident_share`: the share of samples the classifier reads with confidence >= 0.9;
 * `conditional_accuracy`: how often the classifier agrees with the requested label;
 * `nearest_neighbour_distance`: from each sample to the closest training image, a check
-  for memorization.
+  for memorization;
+* `period_two_share`: the share of an image's variance in a pattern that repeats every
+  two pixels, the checkerboard artefact of strided transposed convolutions.
 
 Reconstructions and denoising: `psnr` and `ssim` (scikit-image).
 """
@@ -40,6 +42,7 @@ __all__ = [
     "kernel_distance",
     "negative_elbo",
     "nearest_neighbour_distance",
+    "period_two_share",
     "precision_recall",
     "psnr",
     "ssim",
@@ -274,3 +277,26 @@ def ssim(reference, estimate, data_range=1.0):
 
     reference, estimate = _image_pairs(reference, estimate)
     return float(np.mean([structural_similarity(r, e, data_range=data_range) for r, e in zip(reference, estimate)]))
+
+
+def period_two_share(images):
+    """For each image, the share of its variance (about its mean) in the pattern that
+    repeats every two pixels in both directions: the four means over the pixels of each
+    parity (row even or odd, column even or odd), less the image's mean. 1 for a pure
+    checkerboard, 0 for an image whose four parity classes have the same mean; a smooth
+    image puts little there. In Fourier terms, the power at the frequencies (0, N/2),
+    (N/2, 0) and (N/2, N/2) over all but the constant term. Even heights and widths only.
+
+    Returns: `(n,)` float64 (0 for a constant image).
+    """
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or x.shape[1] % 2 or x.shape[2] % 2:
+        raise ValueError(f"Expected images of shape (n, h, w) or (n, h, w, 1), h and w even. Received: shape={np.shape(images)}")
+    centred = x - x.mean(axis=(1, 2), keepdims=True)
+    n, h, w = x.shape
+    phases = centred.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(1, 3))  # (n, 2, 2): each parity's mean
+    periodic = np.sum(phases**2, axis=(1, 2)) * (h * w / 4)
+    total = np.sum(centred**2, axis=(1, 2))
+    return np.divide(periodic, total, out=np.zeros(n), where=total > 0)

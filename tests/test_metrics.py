@@ -183,3 +183,22 @@ def test_confident_share_counts_samples_at_or_above_the_threshold():
     assert metrics.confident_share(probabilities, threshold=0.5) == 1.0
     with pytest.raises(ValueError, match=r"Expected `probabilities` of shape \(n, classes\). Received: shape=\(4,\)"):
         metrics.confident_share(probabilities[:, 0])
+
+
+def test_period_two_share_against_the_fourier_power_at_the_highest_frequencies():
+    rng = np.random.default_rng(0)
+    i, j = np.meshgrid(np.arange(28), np.arange(28), indexing="ij")
+    checkerboard = ((i + j) % 2).astype(float)
+    smooth = np.exp(-((i - 14.0) ** 2 + (j - 12.0) ** 2) / 40.0)
+    noise = rng.random((3, 28, 28))
+    images = np.concatenate([checkerboard[None], smooth[None], noise, np.ones((1, 28, 28))])
+    share = metrics.period_two_share(images[..., None])
+    power = np.abs(np.fft.fft2(images - images.mean(axis=(1, 2), keepdims=True))) ** 2
+    total = power.sum(axis=(1, 2))
+    expected = np.divide(power[:, 0, 14] + power[:, 14, 0] + power[:, 14, 14], total, out=np.zeros(len(images)), where=total > 0)
+    np.testing.assert_allclose(share, expected, atol=1e-12)
+    assert share[0] == pytest.approx(1.0) and share[1] < 1e-3 and share[-1] == 0.0
+    # White noise spreads its variance evenly over the 784 - 1 frequencies: 3 of them here.
+    assert np.all(np.abs(share[2:5] - 3 / 783) < 0.01)
+    with pytest.raises(ValueError, match=r"h and w even. Received: shape=\(2, 27, 28\)"):
+        metrics.period_two_share(np.zeros((2, 27, 28)))
