@@ -9,7 +9,7 @@ import dataclasses
 import keras
 
 from companion import data
-from companion.models import ACGAN, ARVAE, ClusterGAN, Denoiser, MLPGAN, WGANGP, ConditionalVAE, ConvVAE, MLPVAE
+from companion.models import ACGAN, ARVAE, ClusterGAN, ClusterWGANGP, Denoiser, MLPGAN, ConditionalVAE, ConvVAE, MLPVAE
 from companion.models.classifier import build_classifier
 
 __all__ = ["RECIPES", "Recipe", "get"]
@@ -110,11 +110,12 @@ RECIPES = {
             "conditional_vae", "vae", lambda seed: ConditionalVAE(latent_dim=4, seed=seed), epochs=60, batch_size=128,
             conditional=True, binarize="dynamic",
         ),
-        Recipe("mlp_gan", "gan", lambda seed: MLPGAN(seed=seed), epochs=30, batch_size=128),
+        # The source's sizes; spectral normalization of the discriminator keeps it from collapsing (chapter 6).
+        Recipe("mlp_gan", "gan", lambda seed: MLPGAN(spectral_norm=True, seed=seed), epochs=30, batch_size=128),
         # The ablation's winner (bench/gan_ablation.md): k-means clusters as classes, with EMA.
         Recipe("dcgan", "gan", lambda seed: ClusterGAN(clusters=20, ema_decay=0.999, seed=seed), epochs=13, batch_size=128),
         Recipe("conditional_gan", "gan", lambda seed: ACGAN(seed=seed), epochs=10, batch_size=128, conditional=True),
-        Recipe("wgan_gp", "gan", lambda seed: WGANGP(seed=seed), epochs=8, batch_size=320),
+        Recipe("wgan_gp", "gan", lambda seed: ClusterWGANGP(clusters=20, ema_decay=0.999, seed=seed), epochs=9, batch_size=320),
         Recipe("denoiser", "denoiser", lambda seed: Denoiser(bottleneck_convs=2, seed=seed), epochs=8, batch_size=128),
     ]
 }

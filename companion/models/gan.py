@@ -695,15 +695,26 @@ class InfoGAN(DCGAN):
     def generator_objective(self, outputs, labels):
         return super().generator_objective(outputs, labels) + self.info_weight * self.info_loss(outputs)
 
-    def generate(self, n, labels=None, seed=None, batch_size=1000, codes=None):
-        """Draws `n` images in [0, 1]: z ~ N(0, I) and c uniform (or the given `codes`)."""
+    def draw_codes(self, n, rng):
+        """`n` codes as `generate` draws them: uniformly."""
+        return rng.integers(0, self.code_classes, n)
+
+    def sample_latents(self, n, seed=None, codes=None):
+        """`n` latents as `generate` draws them, `(n, latent_dim)` float32, for
+        `generate_from` (e.g. to interpolate between two): z ~ N(0, I), and a one-hot code
+        in the last `code_classes` entries (drawn by `draw_codes`, or the given `codes`)."""
         n = _checks.positive_int("n", n)
-        _checks.labels_for(self, labels, n)  # an unconditional model: refuses labels
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((n, self.latent_dim)).astype("float32")
-        codes = rng.integers(0, self.code_classes, n) if codes is None else _checks.labels("codes", codes, self.code_classes, n=n)
+        codes = self.draw_codes(n, rng) if codes is None else _checks.labels("codes", codes, self.code_classes, n=n)
         z[:, self.latent_dim - self.code_classes :] = np.eye(self.code_classes, dtype="float32")[codes]
-        return self.generate_from(z, batch_size=batch_size)
+        return z
+
+    def generate(self, n, labels=None, seed=None, batch_size=1000, codes=None):
+        """Draws `n` images in [0, 1] from `sample_latents(n, seed, codes)`."""
+        n = _checks.positive_int("n", n)
+        _checks.labels_for(self, labels, n)  # an unconditional model: refuses labels
+        return self.generate_from(self.sample_latents(n, seed, codes), batch_size=batch_size)
 
     def get_config(self):
         return {**super().get_config(), "code_classes": self.code_classes, "info_weight": self.info_weight}
@@ -832,14 +843,10 @@ class ClusterGAN(InfoGAN):
         class_loss = self.class_loss(outputs["fake_classes"], self.codes_of(outputs["latents"]))
         return super(InfoGAN, self).generator_objective(outputs, labels) + self.class_weight * class_loss
 
-    def generate(self, n, labels=None, seed=None, batch_size=1000, codes=None):
-        """Draws `n` images in [0, 1]: z ~ N(0, I) and the cluster code with the clusters'
-        shares (or the given `codes`)."""
-        if codes is None:
-            n = _checks.positive_int("n", n)
-            shares = ops.convert_to_numpy(self.cluster_shares).astype("float64")
-            codes = np.random.default_rng([0 if seed is None else seed, 1]).choice(self.clusters, size=n, p=shares / shares.sum())
-        return super().generate(n, labels=labels, seed=seed, batch_size=batch_size, codes=codes)
+    def draw_codes(self, n, rng):
+        """`n` cluster codes drawn with the clusters' shares of the training images."""
+        shares = ops.convert_to_numpy(self.cluster_shares).astype("float64")
+        return rng.choice(self.clusters, size=n, p=shares / shares.sum())
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """Trains as `GAN.fit`; first finds the clusters of the images given (an array or
