@@ -1,5 +1,7 @@
 """Tests of the MADE layer and the VAE with an autoregressive decoder, on every backend."""
 
+import zipfile
+
 import keras
 import numpy as np
 import pytest
@@ -151,6 +153,8 @@ def test_save_for_inference_drops_the_optimizer_and_keeps_the_weights(binary, tm
         np.testing.assert_array_equal(a, b)
     # Adam keeps two moments per weight: the full file holds about three times the numbers.
     assert (tmp_path / "slim.keras").stat().st_size < 0.5 * (tmp_path / "full.keras").stat().st_size
+    with zipfile.ZipFile(tmp_path / "slim.keras") as archive:  # shipped deflated; the checkpoint as Keras writes it
+        assert {entry.compress_type for entry in archive.infolist()} == {zipfile.ZIP_DEFLATED}
 
 
 @pytest.mark.parametrize("made_units", [(24,), (24, 16)])

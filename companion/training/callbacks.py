@@ -68,7 +68,7 @@ def save_for_inference(model, path, progress=None):
 
     Keras writes a compiled model's optimizer state into a `.keras` file (Adam's two
     moments triple its size), so the weights are copied into a fresh, uncompiled copy
-    built from the model's config, and that copy is saved.
+    built from the model's config, and that copy is saved, its entries deflated (`deflate`).
     """
     fresh = model.__class__.from_config(model.get_config())
     if not fresh.built:
@@ -79,6 +79,27 @@ def save_for_inference(model, path, progress=None):
     for target, source in zip(fresh.weights, model.weights):
         target.assign(source)
     save_checkpoint(fresh, path, progress or {})
+    deflate(path)
+
+
+def deflate(path):
+    """Rewrites the zip archive at `path` (a `.keras` file) with every entry deflated,
+    atomically. Keras stores the entries uncompressed; float32 weights deflate by a few
+    per cent (their exponents repeat), which is what keeps the shipped files within
+    their budget. Keras reads either form."""
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".zip.tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+            for entry in source.infolist():
+                target.writestr(entry.filename, source.read(entry.filename))
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def read_progress(path):
