@@ -299,15 +299,21 @@ def test_acgan_losses_add_the_class_heads_cross_entropy(real):
         ACGAN(class_weight=-1)
 
 
+def _fixed_coded_noise(model, n):
+    """Fixes the noise the losses draw (8 entries, the last 3 a one-hot code) and returns
+    the codes and the images generated from it in training mode (batch statistics in BN)."""
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 3, n)
+    z = rng.standard_normal((n, 8)).astype(np.float32)
+    z[:, -3:] = np.eye(3, dtype=np.float32)[codes]
+    model.sample_noise = lambda m: keras.ops.convert_to_tensor(z[:m])
+    return codes, keras.ops.convert_to_numpy(model.generate_images(keras.ops.convert_to_tensor(z), training=True))
+
+
 def test_infogan_losses_add_the_code_heads_cross_entropy_on_generated_images(real):
     x, _ = real
     model = make("infogan")
-    rng = np.random.default_rng(0)
-    codes = rng.integers(0, 3, len(x))
-    z = rng.standard_normal((len(x), 8)).astype(np.float32)
-    z[:, -3:] = np.eye(3, dtype=np.float32)[codes]
-    model.sample_noise = lambda n: keras.ops.convert_to_tensor(z[:n])
-    fake = keras.ops.convert_to_numpy(model.generate_images(keras.ops.convert_to_tensor(z), training=True))
+    codes, fake = _fixed_coded_noise(model, len(x))
 
     def heads(images):
         logits, code_logits = (keras.ops.convert_to_numpy(t).astype(np.float64) for t in model.discriminate_with_codes(keras.ops.convert_to_tensor(images)))
@@ -347,12 +353,7 @@ def test_clustergan_finds_clusters_and_adds_their_cross_entropy(real, critic):
     _, labels = model.unpack_batch(keras.ops.convert_to_tensor(x))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(labels), assignments)
 
-    rng = np.random.default_rng(0)
-    codes = rng.integers(0, 3, len(x))
-    z = rng.standard_normal((len(x), 8)).astype(np.float32)
-    z[:, -3:] = np.eye(3, dtype=np.float32)[codes]
-    model.sample_noise = lambda n: keras.ops.convert_to_tensor(z[:n])
-    fake = keras.ops.convert_to_numpy(model.generate_images(keras.ops.convert_to_tensor(z), training=True))
+    codes, fake = _fixed_coded_noise(model, len(x))
 
     def heads(images, classes):
         logits, class_logits = (keras.ops.convert_to_numpy(t).astype(np.float64) for t in model.discriminate_with_codes(keras.ops.convert_to_tensor(images)))
