@@ -165,7 +165,7 @@ def _train(args, argv, recipe, epochs, out, checkpoint_path, x_train, y_train, x
         raise SystemExit(f"Training stopped on a non-finite value: {guard.stopped}; the last good checkpoint is {checkpoint_path}")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_for_inference(model, out, {"epoch": epochs, "train_seconds": train_seconds})  # no optimizer state
+    shipped = save_for_inference(model, out, {"epoch": epochs, "train_seconds": train_seconds})  # no optimizer state
     card = {
         "name": recipe.name,
         "command": _command(argv),
@@ -176,7 +176,7 @@ def _train(args, argv, recipe, epochs, out, checkpoint_path, x_train, y_train, x
         "distribute": bool(args.distribute),
         "compile_options": options,
         "train_images": len(x_train),
-        "parameters": int(model.count_params()),
+        "parameters": int(shipped.count_params()),  # what is shipped (a moving average replaces its generator)
         "versions": _versions(),
         "hardware": _hardware(),
         "train_seconds": round(train_seconds, 1),

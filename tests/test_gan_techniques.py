@@ -10,6 +10,7 @@ from keras import layers, ops
 from companion import data, training
 from companion.models import DCGAN, WGANGP
 from companion.models.gan_parts import DiffAugment, SpectralConv2D, SpectralDense, cutout, translate
+from companion.training.callbacks import save_for_inference
 
 pytestmark = pytest.mark.backend
 
@@ -69,6 +70,14 @@ def test_ema_generator_is_updated_each_step_and_is_what_generate_and_saving_use(
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_array_equal(loaded.generate_from(z), model.generate_from(z))
+    # Shipped: one generator, holding the average, and the discriminator unchanged.
+    save_for_inference(model, tmp_path / "shipped.keras")
+    shipped = keras.saving.load_model(tmp_path / "shipped.keras", safe_mode=True)
+    assert shipped.ema_generator is None and shipped.ema_decay is None
+    np.testing.assert_allclose(shipped.generate_from(z), from_ema, rtol=1e-6, atol=1e-6)
+    for a, b in zip(shipped.discriminator.get_weights(), model.discriminator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert len(shipped.weights) == len(model.weights) - len(model.ema_generator.weights) - 1  # no average, no step count
 
 
 def test_ema_decay_is_checked():

@@ -236,6 +236,21 @@ class GAN(SeedStateMixin, keras.Model):
             ema.assign(decay * ops.convert_to_tensor(ema) + (1.0 - decay) * ops.convert_to_tensor(weight))
         self.ema_updates.assign(t + 1.0)
 
+    def inference_state(self):
+        """The config and the variables a shipped copy is built from (`save_for_inference`).
+        With `ema_decay`, the average stands in for the live generator (it is what
+        `generate` draws from) and the average's bookkeeping is left out: the copy is a GAN
+        without `ema_decay` whose generator holds the averaged weights, and the file is
+        one generator smaller. The variables come in the order a model built from the
+        config creates its own."""
+        config = self.get_config()
+        if self.ema_generator is None:
+            return config, list(self.weights)
+        config.pop("ema_decay")
+        averaged = {id(live): ema for live, ema in zip(self.generator.weights, self.ema_generator.weights)}
+        left_out = {id(v) for v in self.ema_generator.weights} | {id(self.ema_updates)}
+        return config, [averaged.get(id(v), v) for v in self.weights if id(v) not in left_out]
+
     def _one_hot(self, labels):
         return ops.one_hot(ops.cast(labels, "int32"), self.num_classes)
 

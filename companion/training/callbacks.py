@@ -65,21 +65,29 @@ def save_checkpoint(model, path, progress):
 
 def save_for_inference(model, path, progress=None):
     """Saves `model` without its optimizer state, atomically: the form weights are shipped in.
+    Returns the copy that was saved.
 
     Keras writes a compiled model's optimizer state into a `.keras` file (Adam's two
     moments triple its size), so the weights are copied into a fresh, uncompiled copy
     built from the model's config, and that copy is saved, its entries deflated (`deflate`).
+    A model may say which config and variables its copy takes (`inference_state`: a GAN
+    with a moving average ships the average as its generator).
     """
-    fresh = model.__class__.from_config(model.get_config())
+    if hasattr(model, "inference_state"):
+        config, weights = model.inference_state()
+    else:
+        config, weights = model.get_config(), list(model.weights)
+    fresh = model.__class__.from_config(config)
     if not fresh.built:
         fresh.build_from_config(model.get_build_config())
     # Variables pair up in creation order (auto-generated layer names differ between copies).
-    if [tuple(v.shape) for v in fresh.weights] != [tuple(v.shape) for v in model.weights]:
+    if [tuple(v.shape) for v in fresh.weights] != [tuple(v.shape) for v in weights]:
         raise ValueError(f"Cannot copy the weights of {model.name}: a copy built from its config has other variables")
-    for target, source in zip(fresh.weights, model.weights):
+    for target, source in zip(fresh.weights, weights):
         target.assign(source)
     save_checkpoint(fresh, path, progress or {})
     deflate(path)
+    return fresh
 
 
 def deflate(path):
