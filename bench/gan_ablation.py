@@ -15,7 +15,8 @@ density and coverage, the share of samples read with confidence >= 0.9, the shar
 each digit), appended to `bench/results/gan_ablation.jsonl`, and leaves a grid of 64
 samples (fixed latents) in `bench/results/gan_ablation/`. A run already in the file is
 skipped, so an interrupted ablation resumes where it stopped (losing at most the run in
-progress). `--report` writes `bench/gan_ablation.md`.
+progress). `--report` writes `bench/gan_ablation.md` and, for chapter 6,
+`bench/results/gan_ablation_table.json`.
 
     .venv/bin/python bench/gan_ablation.py --calibrate
     .venv/bin/python bench/gan_ablation.py --minutes 10 --seeds 0 1
@@ -37,6 +38,7 @@ RUNS = RESULTS / "gan_ablation.jsonl"
 CALIBRATION = RESULTS / "gan_ablation_calibration.json"
 GRIDS = RESULTS / "gan_ablation"
 REPORT = HERE / "gan_ablation.md"
+TABLE = RESULTS / "gan_ablation_table.json"
 BATCH_SIZE = 128
 
 # name: (what the row says, DCGAN options, compile options). "baseline" is the book's
@@ -171,32 +173,46 @@ def report():
             r["digits_read_3pct"] = sum(share >= 0.03 for share in r["digit_shares"])
             r["largest_digit_share"] = max(r["digit_shares"])
     keys = ["fid", "kid", "precision", "recall", "density", "coverage", "confident_share", "digits_read_3pct"]
-    rows = []
+    headers = ["FID", "KID", "precision", "recall", "density", "coverage", "confident >= 0.9", "digits in >= 3%"]
+    rows, table = [], []
     for name, (label, _, _) in CONFIGS.items():
         mine = [r for r in runs if r["config"] == name]
         if not mine:
             continue
-        cells = [label, ", ".join(str(r["seed"]) for r in mine), f"{np.mean([r['steps'] for r in mine]):.0f}"]
+        seeds = ", ".join(str(r["seed"]) for r in mine)
+        steps = float(np.mean([r["steps"] for r in mine]))
+        cells = [label, seeds, f"{steps:.0f}"]
         for key in keys:
             values = [r[key] for r in mine]
             cells.append(f"{np.mean(values):.3g}" + (f" ± {np.std(values):.2g}" if len(values) > 1 else ""))
         rows.append(cells)
+        table.append({
+            "config": name, "label": label, "seeds": seeds, "steps": steps,
+            "mean": {key: float(np.mean([r[key] for r in mine])) for key in keys},
+            "std": {key: float(np.std([r[key] for r in mine])) for key in keys},
+            "grid": str((GRIDS / f"{name}_seed{mine[0]['seed']}.png").relative_to(HERE.parent)),
+        })
     cpus = sorted({r["cpu"] for r in runs})
     minutes = sorted({r["minutes"] for r in runs})
-    text = [
-        "# GAN ablation (written by `bench/gan_ablation.py --report`)",
-        "",
+    setting = (
         f"Each row: a DCGAN trained for {', '.join(map(str, minutes))} minutes of calibrated wall-clock time on "
         f"the 2-core CPU ({', '.join(cpus)}), PyTorch backend, batch {BATCH_SIZE}; mean ± standard deviation over "
         "the seeds listed. Metrics on the full test set, in the evaluation classifier's features (lower FID and KID "
         "are better; precision, recall, coverage and the confident share run from 0 to 1; density is about 1 for "
         "samples distributed as the data); the last column counts the digits the classifier reads in at least 3% of "
-        "the samples. Sample grids (64 samples, fixed latents): `bench/results/gan_ablation/CONFIG_seedS.png`.",
+        "the samples."
+    )
+    text = [
+        "# GAN ablation (written by `bench/gan_ablation.py --report`)",
         "",
-        markdown_table(rows, ["configuration", "seeds", "steps", "FID", "KID", "precision", "recall", "density", "coverage", "confident >= 0.9", "digits in >= 3%"]).data,
+        setting + " Sample grids (64 samples, fixed latents): `bench/results/gan_ablation/CONFIG_seedS.png`.",
+        "",
+        markdown_table(rows, ["configuration", "seeds", "steps", *headers]).data,
         "",
     ]
     REPORT.write_text("\n".join(text))
+    # What chapter 6 reads: the same rows, as numbers.
+    TABLE.write_text(json.dumps({"setting": setting, "keys": keys, "headers": headers, "rows": table}, indent=1) + "\n")
     print("\n".join(text))
 
 

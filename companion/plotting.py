@@ -4,7 +4,7 @@ label, and Markdown tables that the book renders as tables."""
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["image_grid", "latent_scatter", "markdown_table"]
+__all__ = ["image_grid", "latent_scatter", "markdown_table", "mosaic"]
 
 
 def image_grid(images, labels=None, ncols=10, title=None, cell_size=0.9, cmap="gray_r"):
@@ -46,6 +46,30 @@ def image_grid(images, labels=None, ncols=10, title=None, cell_size=0.9, cmap="g
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def mosaic(images, ncols=10, pad=2, background=0.0):
+    """Tiles square single-channel images into one array, row by row, with `pad` pixels of
+    `background` between them: one `imshow` instead of an axes per image, so that several
+    grids can share a figure (one per subplot).
+
+    Returns: `(rows * (side + pad) - pad, ncols * (side + pad) - pad)` float array.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    n = len(images)
+    side = int(round(np.sqrt(images[0].size))) if images.ndim in (2, 3, 4) and n else 0
+    if not side or side * side != images[0].size:
+        raise ValueError(f"Expected a non-empty batch of square single-channel images. Received: images.shape={images.shape}")
+    if not isinstance(ncols, int) or ncols < 1 or not isinstance(pad, int) or pad < 0:
+        raise ValueError(f"Expected a positive integer `ncols` and a non-negative integer `pad`. Received: ncols={ncols!r}, pad={pad!r}")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    step = side + pad
+    out = np.full((nrows * step - pad, ncols * step - pad), float(background))
+    for i, image in enumerate(images.reshape(n, side, side)):
+        row, col = divmod(i, ncols)
+        out[row * step : row * step + side, col * step : col * step + side] = image
+    return out
 
 
 def latent_scatter(z, labels, ax=None, title=None, max_points=5000, seed=0):

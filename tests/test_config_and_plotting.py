@@ -44,6 +44,20 @@ def test_image_grid_rejects_bad_input():
         plotting.image_grid(np.zeros((3, 10)))
 
 
+def test_mosaic_puts_each_image_in_its_cell_with_padding_between():
+    images = np.arange(5 * 4, dtype=float).reshape(5, 2, 2) + 1  # five 2x2 images, no zero pixel
+    tiled = plotting.mosaic(images, ncols=3, pad=1, background=0.0)
+    assert tiled.shape == (2 * 3 - 1, 3 * 3 - 1)
+    np.testing.assert_array_equal(tiled[0:2, 3:5], images[1])  # first row, second column
+    np.testing.assert_array_equal(tiled[3:5, 3:5], images[4])  # second row, second column
+    assert np.all(tiled[2, :] == 0) and np.all(tiled[:, 2] == 0)  # the padding
+    assert np.all(tiled[3:5, 6:8] == 0)  # the empty sixth cell
+    with pytest.raises(ValueError, match=r"Received: ncols=0"):
+        plotting.mosaic(images, ncols=0)
+    with pytest.raises(ValueError, match=r"square single-channel images. Received: images.shape=\(3, 6\)"):
+        plotting.mosaic(np.zeros((3, 6)))
+
+
 def test_latent_scatter_draws_one_series_per_digit_and_caps_the_points():
     rng = np.random.default_rng(0)
     z, labels = rng.normal(size=(900, 2)), np.arange(900) % 3
