@@ -181,15 +181,11 @@ def report():
             continue
         seeds = ", ".join(str(r["seed"]) for r in mine)
         steps = float(np.mean([r["steps"] for r in mine]))
-        cells = [label, seeds, f"{steps:.0f}"]
-        for key in keys:
-            values = [r[key] for r in mine]
-            cells.append(f"{np.mean(values):.3g}" + (f" ± {np.std(values):.2g}" if len(values) > 1 else ""))
-        rows.append(cells)
+        mean = {key: float(np.mean([r[key] for r in mine])) for key in keys}
+        std = {key: float(np.std([r[key] for r in mine])) for key in keys}
+        rows.append([label, seeds, f"{steps:.0f}"] + [f"{mean[k]:.3g}" + (f" ± {std[k]:.2g}" if len(mine) > 1 else "") for k in keys])
         table.append({
-            "config": name, "label": label, "seeds": seeds, "steps": steps,
-            "mean": {key: float(np.mean([r[key] for r in mine])) for key in keys},
-            "std": {key: float(np.std([r[key] for r in mine])) for key in keys},
+            "config": name, "label": label, "seeds": seeds, "steps": steps, "mean": mean, "std": std,
             "grid": str((GRIDS / f"{name}_seed{mine[0]['seed']}.png").relative_to(HERE.parent)),
         })
     cpus = sorted({r["cpu"] for r in runs})

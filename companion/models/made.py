@@ -16,6 +16,7 @@ unmasked: it is not one of the modelled variables.
 import keras
 import numpy as np
 from keras import layers, ops
+from scipy.special import expit
 
 from companion.models import _checks
 
@@ -141,9 +142,9 @@ class MADE(layers.Layer):
             if self.direct:
                 logit = logit + x[:, :i] @ kernels[-1][:i, i]
             logits[:, i] = logit
-            x[:, i] = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
+            x[:, i] = rng.random(n) < expit(logit)
             first += x[:, i : i + 1] * kernels[0][i]
-        return logits if return_logits else 1.0 / (1.0 + np.exp(-logits))
+        return logits if return_logits else expit(logits)  # expit: no overflow for large negative logits
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[0][:-1], input_shape[0][-1])
