@@ -7,6 +7,15 @@ import numpy as np
 __all__ = ["image_grid", "latent_scatter", "markdown_table", "mosaic"]
 
 
+def _square_side(images):
+    """The side of a non-empty batch of square single-channel images (`(n, 784)`,
+    `(n, 28, 28)` or `(n, 28, 28, 1)`), or a ValueError that shows the shape received."""
+    side = int(round(np.sqrt(images[0].size))) if images.ndim in (2, 3, 4) and len(images) else 0
+    if not side or side * side != images[0].size:
+        raise ValueError(f"Expected a non-empty batch of square single-channel images. Received: images.shape={images.shape}")
+    return side
+
+
 def image_grid(images, labels=None, ncols=10, title=None, cell_size=0.9, cmap="gray_r"):
     """Shows images in a grid, optionally with a label above each.
 
@@ -22,12 +31,8 @@ def image_grid(images, labels=None, ncols=10, title=None, cell_size=0.9, cmap="g
         The matplotlib `Figure`.
     """
     images = np.asarray(images)
-    if images.ndim not in (2, 3, 4) or len(images) == 0:
-        raise ValueError(f"Expected a non-empty batch of images. Received: images.shape={images.shape}")
+    side = _square_side(images)
     n = len(images)
-    side = int(round(np.sqrt(images[0].size)))
-    if side * side != images[0].size:
-        raise ValueError(f"Expected square single-channel images. Received: images.shape={images.shape}")
     if labels is not None and len(labels) != n:
         raise ValueError(f"Expected {n} labels, one per image. Received: len(labels)={len(labels)}")
     ncols = min(ncols, n)
@@ -56,10 +61,8 @@ def mosaic(images, ncols=10, pad=2, background=0.0):
     Returns: `(rows * (side + pad) - pad, ncols * (side + pad) - pad)` float array.
     """
     images = np.asarray(images, dtype=np.float64)
+    side = _square_side(images)
     n = len(images)
-    side = int(round(np.sqrt(images[0].size))) if images.ndim in (2, 3, 4) and n else 0
-    if not side or side * side != images[0].size:
-        raise ValueError(f"Expected a non-empty batch of square single-channel images. Received: images.shape={images.shape}")
     if not isinstance(ncols, int) or ncols < 1 or not isinstance(pad, int) or pad < 0:
         raise ValueError(f"Expected a positive integer `ncols` and a non-negative integer `pad`. Received: ncols={ncols!r}, pad={pad!r}")
     ncols = min(ncols, n)

@@ -635,6 +635,18 @@ class DCGAN(GAN):
         return config
 
 
+def _on_real_and_fake(discriminate, real, fake, names):
+    """Runs a two-headed `discriminate(images, training=True)` once on real and generated
+    images together (one call, as `GAN.discriminator_outputs` explains) and splits each
+    head: `{"real_<name>": ..., "fake_<name>": ...}` for each of the `names` of its outputs."""
+    n = ops.shape(real)[0]
+    heads = discriminate(ops.concatenate([real, fake], axis=0), training=True)
+    outputs = {}
+    for name, head in zip(names, heads, strict=True):
+        outputs[f"real_{name}"], outputs[f"fake_{name}"] = head[:n], head[n:]
+    return outputs
+
+
 @keras.saving.register_keras_serializable(package="companion")
 class InfoGAN(DCGAN):
     """A DCGAN whose latent ends in a categorical code, learned without labels (InfoGAN,
@@ -692,9 +704,7 @@ class InfoGAN(DCGAN):
         return self.with_codes(z, codes)
 
     def discriminator_outputs(self, real, fake, labels):
-        n = ops.shape(real)[0]
-        logits, code_logits = self.discriminate_with_codes(ops.concatenate([real, fake], axis=0), training=True)
-        return {"real_logits": logits[:n], "fake_logits": logits[n:], "fake_codes": code_logits[n:]}
+        return _on_real_and_fake(self.discriminate_with_codes, real, fake, ("logits", "codes"))
 
     def info_loss(self, outputs):
         """Q's cross-entropy against the codes the generated images were drawn with."""
@@ -836,9 +846,7 @@ class ClusterGAN(InfoGAN):
         return self.with_codes(z, codes)
 
     def discriminator_outputs(self, real, fake, labels):
-        n = ops.shape(real)[0]
-        logits, classes = self.discriminate_with_codes(ops.concatenate([real, fake], axis=0), training=True)
-        return {"real_logits": logits[:n], "fake_logits": logits[n:], "real_classes": classes[:n], "fake_classes": classes[n:]}
+        return _on_real_and_fake(self.discriminate_with_codes, real, fake, ("logits", "classes"))
 
     def discriminator_objective(self, outputs, labels):
         """The `gan_loss` plus `class_weight` times the class loss: real images in their
@@ -952,9 +960,7 @@ class ACGAN(ConditionalGAN):
         return self.discriminate_with_classes(images, labels, training=training)[0]
 
     def discriminator_outputs(self, real, fake, labels):
-        n = ops.shape(real)[0]
-        logits, classes = self.discriminate_with_classes(ops.concatenate([real, fake], axis=0), training=True)
-        return {"real_logits": logits[:n], "fake_logits": logits[n:], "real_classes": classes[:n], "fake_classes": classes[n:]}
+        return _on_real_and_fake(self.discriminate_with_classes, real, fake, ("logits", "classes"))
 
     def discriminator_objective(self, outputs, labels):
         """The `gan_loss` plus `class_weight` times the class loss: real images in their
