@@ -130,7 +130,8 @@ def main():
     if reference:
         r = reference["metrics"]
         lines.append(
-            f"| reference DCGAN (TF tutorial, {reference['train_seconds'] / 60:.1f} min) | {r['fid']:.2f} | "
+            f"| reference DCGAN (TF tutorial, {reference['train_seconds'] / 60:.1f} min, {reference['steps']:,} steps; "
+            f"the tutorial trains 50 epochs, {reference.get('tutorial_steps', 50 * (60000 // 256)):,} steps) | {r['fid']:.2f} | "
             f"{r['fid'] / floor['fid']:.1f} | {r['kid']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | "
             f"{_cell(r, 'density')} | {_cell(r, 'coverage')} | |"
         )

@@ -36,8 +36,10 @@ import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 from companion import data, evaluation, metrics, weights  # noqa: E402
+from companion.cli import _hardware  # noqa: E402
 
 NOISE_DIM, BATCH_SIZE = 100, 256
+TUTORIAL_EPOCHS = 50  # what the tutorial itself trains for
 RESULTS = Path(__file__).resolve().parent / "results" / "reference_dcgan.json"
 
 
@@ -133,6 +135,7 @@ def main():
     fake = evaluation.classifier_features(classifier, np.clip(samples, 0.0, 1.0))
     kid, kid_std = metrics.kernel_distance(real, fake, seed=args.seed)
     precision, recall = metrics.precision_recall(real, fake, k=3)
+    density, coverage = metrics.density_coverage(real, fake, k=5)
     result = {
         "name": "reference_dcgan",
         "what": "TensorFlow DCGAN tutorial architecture and settings, trained for a wall-clock budget",
@@ -141,7 +144,8 @@ def main():
         "train_seconds": round(elapsed, 1),
         "steps": steps,
         "images_per_second": round(steps * BATCH_SIZE / elapsed, 1),
-        "hardware": {"machine": platform.machine(), "cpu_count": os.cpu_count()},
+        "tutorial_steps": TUTORIAL_EPOCHS * (60000 // BATCH_SIZE),
+        "hardware": _hardware(),
         "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
         "metrics": {
             "test_images": len(x_test),
@@ -150,6 +154,8 @@ def main():
             "kid_std": kid_std,
             "precision": precision,
             "recall": recall,
+            "density": density,
+            "coverage": coverage,
         },
     }
     RESULTS.parent.mkdir(exist_ok=True)
