@@ -78,11 +78,52 @@ def make_discriminator():
     )
 
 
+CHECKPOINT = Path("runs") / "reference_dcgan_checkpoint.npz"
+CHECKPOINT_EVERY = 300.0  # seconds of training between checkpoints
+
+
+def _state(networks, optimizers):
+    return [v for n in networks for v in n.weights] + [v for o in optimizers for v in o.variables]
+
+
+def save_checkpoint(networks, optimizers, steps, elapsed, seconds, seed):
+    """All weights and optimizer slots, the steps taken and the time spent, written atomically."""
+    CHECKPOINT.parent.mkdir(exist_ok=True)
+    values = {f"v{i}": np.asarray(v) for i, v in enumerate(_state(networks, optimizers))}
+    partial = CHECKPOINT.with_name(CHECKPOINT.stem + ".partial.npz")
+    np.savez(partial, steps=steps, elapsed=elapsed, seconds=seconds, seed=seed, **values)
+    os.replace(partial, CHECKPOINT)
+
+
+def load_checkpoint(networks, optimizers, seconds, seed):
+    """(steps, elapsed) of an interrupted run of the same budget and seed, its state restored; else (0, 0)."""
+    if not CHECKPOINT.is_file():
+        return 0, 0.0
+    saved = np.load(CHECKPOINT)
+    if float(saved["seconds"]) != round(seconds, 1) or int(saved["seed"]) != seed:
+        print(f"{CHECKPOINT} is of another run (budget {float(saved['seconds'])} s, seed {int(saved['seed'])}): starting afresh")
+        return 0, 0.0
+    for network, optimizer in zip(networks, optimizers):
+        optimizer.build(network.trainable_variables)
+    state = _state(networks, optimizers)
+    if len(state) != len(saved.files) - 4:
+        raise ValueError(f"Expected {len(state)} arrays in {CHECKPOINT}. Received: {len(saved.files) - 4}")
+    for i, variable in enumerate(state):
+        variable.assign(saved[f"v{i}"])
+    steps, elapsed = int(saved["steps"]), float(saved["elapsed"])
+    print(f"resuming from {CHECKPOINT}: {steps} steps, {elapsed:.0f} s of {seconds:.0f} s trained")
+    return steps, elapsed
+
+
 def train(seconds, seed):
+    """Trains for `seconds` of wall-clock time, checkpointing every five minutes; an
+    interrupted run resumes from its checkpoint (not bit for bit: the noise differs)."""
+    seconds = round(seconds, 1)
     keras.utils.set_random_seed(seed)
     generator, discriminator = make_generator(), make_discriminator()
     cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
     g_optimizer, d_optimizer = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
+    networks, optimizers = (generator, discriminator), (g_optimizer, d_optimizer)
 
     @tf.function
     def train_step(images):
@@ -103,14 +144,20 @@ def train(seconds, seed):
 
     (x_train, _), _ = data.load_mnist()
     images = (x_train.astype("float32")[..., None] - 127.5) / 127.5
-    dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(60000, seed=seed).batch(BATCH_SIZE, drop_remainder=True)
-    started, steps, epoch = time.monotonic(), 0, 0
+    steps, before = load_checkpoint(networks, optimizers, seconds, seed)
+    epoch = steps // (len(images) // BATCH_SIZE)
+    started = time.monotonic() - before  # the clock counts the time trained before an interruption
+    saved_at = time.monotonic()
     while time.monotonic() - started < seconds:
+        dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(60000, seed=seed + epoch).batch(BATCH_SIZE, drop_remainder=True)
         for batch in dataset:
             g_loss, d_loss = train_step(batch)
             steps += 1
             if time.monotonic() - started >= seconds:
                 break
+            if time.monotonic() - saved_at >= CHECKPOINT_EVERY:
+                save_checkpoint(networks, optimizers, steps, time.monotonic() - started, seconds, seed)
+                saved_at = time.monotonic()
         epoch += 1
         print(f"epoch {epoch}: {steps} steps, {time.monotonic() - started:.0f} s, g_loss {float(g_loss):.3f}, d_loss {float(d_loss):.3f}", flush=True)
     return generator, steps, time.monotonic() - started
@@ -125,6 +172,7 @@ def main():
     generator, steps, elapsed = train(seconds, args.seed)
     Path("runs").mkdir(exist_ok=True)
     generator.save("runs/reference_dcgan_generator.keras")
+    CHECKPOINT.unlink(missing_ok=True)
 
     (_, _), (x_test, _) = data.load_mnist()
     x_test = data.scale(x_test)
