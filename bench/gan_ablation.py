@@ -44,7 +44,7 @@ BATCH_SIZE = 128
 # name: (what the row says, DCGAN options, compile options). "baseline" is the book's
 # dcgan recipe as it was before the ablation (non-saturating loss, Adam(2e-4, 0.5) for both).
 CONFIGS = {
-    "baseline": ("today's DCGAN recipe", {}, {}),
+    "baseline": ("plain DCGAN (the starting point)", {}, {}),
     "ema": ("+ EMA of G (0.999)", {"ema_decay": 0.999}, {}),
     "spectral_norm": ("+ spectral norm in D", {"spectral_norm": True}, {}),
     "r1": ("+ R1 penalty (gamma 1)", {"r1_weight": 1.0}, {}),
