@@ -24,7 +24,6 @@ Writes `bench/results/reference_dcgan.json` and the generator to `runs/`.
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
