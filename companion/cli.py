@@ -95,15 +95,20 @@ def _versions():
 
 
 def _hardware():
-    model = ""
+    """The machine a model was trained or measured on. CPUs sold under one name differ in
+    speed from one generation to the next ("AMD EPYC" covers several), so the family and
+    model numbers of /proc/cpuinfo are recorded beside the name."""
+    fields = {}
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return {"machine": platform.machine(), "cpu": model or platform.processor(), "cpu_count": os.cpu_count(), "accelerator": None}
+    hardware = {"machine": platform.machine(), "cpu": fields.get("model name") or platform.processor(), "cpu_count": os.cpu_count()}
+    if "cpu family" in fields and "model" in fields:
+        hardware["cpu_family_model"] = f"family {fields['cpu family']}, model {fields['model']}"
+    return {**hardware, "accelerator": None}
 
 
 def _command(argv):

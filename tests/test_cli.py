@@ -33,6 +33,21 @@ def test_train_writes_weights_and_a_complete_model_card(trained):
     assert (folder / "ckpt.keras").is_file()
 
 
+def test_model_card_records_the_cpu_generation(trained):
+    """"AMD EPYC" names several generations of different speed: the card also records the
+    family and model numbers, as /proc/cpuinfo gives them for the first processor."""
+    folder, _ = trained
+    info = {}
+    for line in open("/proc/cpuinfo"):
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    if "cpu family" not in info:
+        pytest.skip("this /proc/cpuinfo has no family and model numbers")
+    hardware = weights.card("classifier", directory=folder)["hardware"]
+    assert hardware["cpu"] == info["model name"]
+    assert hardware["cpu_family_model"] == f"family {info['cpu family']}, model {info['model']}"
+
+
 def test_evaluate_prints_and_writes_json(trained, mnist_dir, capsys):
     folder, _ = trained
     out = folder / "metrics.json"
