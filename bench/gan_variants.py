@@ -114,13 +114,13 @@ def measure(model, record, x_train, x_test, y_test, classifier):
     from companion import evaluation
     from companion.cli import _hardware
 
-    steps = int(model.optimizer.iterations.numpy())
+    steps, hardware = int(model.optimizer.iterations.numpy()), _hardware()
     for generator, which in ((LiveGenerator(model), "live"), (model, "average")):
         if which == "average" and model.ema_generator is None:
             continue
         results = evaluation.evaluate("gan", generator, x_test, y_test, x_train=x_train, classifier=classifier, seed=0, progress=False)
         line = {
-            **record, "generator": which, "steps": steps, "hardware": _hardware(), "backend": keras.backend.backend(),
+            **record, "generator": which, "steps": steps, "hardware": hardware, "backend": keras.backend.backend(),
             "batch_size": BATCH_SIZE, **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in results.items()},
         }
         with RESULTS.open("a") as f:
@@ -172,20 +172,20 @@ def main(argv=None):
     for name, value in (("--minutes", args.minutes), ("--every", args.every)):
         if not value > 0:
             parser.error(f"{name} must be positive. Received: {value}")
-    from companion import data, weights
+    from companion import weights
+    from gan_ablation import load_data  # the same images, scaled the same way
 
-    (x_train, _), (x_test, y_test) = data.load_mnist()
-    x_train, x_test = data.scale(x_train), data.scale(x_test)
+    x_train, x_test, y_test = load_data()
     classifier = weights.load("classifier")
     if args.checkpoint:
-        return measure_checkpoint(args.checkpoint, x_train, x_test, y_test.astype("int32"), classifier)
+        return measure_checkpoint(args.checkpoint, x_train, x_test, y_test, classifier)
     finished = done()
     for seed in args.seeds:
         for name in args.variants:
             if (name, seed, args.minutes) in finished:
                 print(f"{name} seed {seed}: done, skipped")
                 continue
-            run(name, seed, args.minutes, args.every, x_train, x_test, y_test.astype("int32"), classifier)
+            run(name, seed, args.minutes, args.every, x_train, x_test, y_test, classifier)
 
 
 if __name__ == "__main__":
