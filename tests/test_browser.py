@@ -143,6 +143,15 @@ def test_page_reads_as_published(browser, site, html, entry):
             assert fragment in _anchors(target), f"{entry}: a link points at #{fragment}, which {target.name} lacks"
 
 
+def test_site_serves_a_favicon_at_its_root(site):
+    # Browsers ask for /favicon.ico whatever the page links; a 404 there is a console error
+    # on whichever page loads first (it failed CI once on the home page).
+    with urllib.request.urlopen(urllib.parse.urljoin(site, "favicon.ico"), timeout=10) as response:
+        assert response.status == 200
+        icon = response.read()
+    assert icon[:4] == b"\x00\x00\x01\x00", "favicon.ico is not an ICO file"
+
+
 @pytest.mark.parametrize("entry", [e for e in toc_files() if e.startswith("chapters/")])
 def test_launch_and_download_links_point_at_the_chapters_notebook(browser, site, entry):
     config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
