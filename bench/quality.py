@@ -23,6 +23,10 @@ TARGETS = {
     "best_vae_iw_nll": 86.8,  # nats, Burda et al. (2015), Table 1: 86.76 for a one-layer VAE
     "fid_over_real_floor": 10.0,
     "fid_over_reference": 0.2,
+    "gan_precision": 0.7,
+    "gan_recall": 0.6,
+    "mlp_gan_digits_3pct": 9,  # digits the classifier reads in at least 3% of the samples each
+    "mlp_gan_recall": 0.3,
     "conditional_accuracy": 0.97,
     "classifier_accuracy": 0.993,
     "denoiser_gain_db": 6.0,
@@ -157,6 +161,20 @@ def main():
         if name in gans:
             ratio = gans[name]["metrics"]["fid"] / floor["fid"]
             lines.append(f"- {name}: FID within {TARGETS['fid_over_real_floor']:.0f}x the real floor: {ratio:.1f}x, {check(ratio <= TARGETS['fid_over_real_floor'])}")
+            m = gans[name]["metrics"]
+            ok = m["precision"] >= TARGETS["gan_precision"] and m["recall"] >= TARGETS["gan_recall"]
+            lines.append(
+                f"- {name}: precision >= {TARGETS['gan_precision']}, recall >= {TARGETS['gan_recall']}: "
+                f"{m['precision']:.3f}, {m['recall']:.3f}, {check(ok)}"
+            )
+    if "mlp_gan" in gans:
+        m = gans["mlp_gan"]["metrics"]
+        ok = m["digits_read_3pct"] >= TARGETS["mlp_gan_digits_3pct"] and m["recall"] >= TARGETS["mlp_gan_recall"]
+        lines.append(
+            f"- mlp_gan (the source's sizes) does not collapse: at least {TARGETS['mlp_gan_digits_3pct']} digits each in "
+            f">= 3% of the samples, recall >= {TARGETS['mlp_gan_recall']}: {m['digits_read_3pct']} digits, "
+            f"recall {m['recall']:.3f}, {check(ok)}"
+        )
     if reference and "dcgan" in gans:
         ratio = gans["dcgan"]["metrics"]["fid"] / reference["metrics"]["fid"]
         ours, theirs = cards["dcgan"]["train_seconds"], reference["train_seconds"]
