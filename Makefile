@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make book   set up .venv, build the HTML book into _build/html
-#   make test   set up .venv, run every test (unit tests on all three Keras
-#               backends, nbval over every notebook in quick mode, the book build
+#   make test   set up .venv, run every test (unit tests and nbval over every notebook in
+#               quick mode, each on all three Keras backends, the book build
 #               with warnings as errors, and the built site in headless Chromium)
 # Only Python 3.11 and access to the package registry are needed.
 
@@ -49,14 +49,18 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-# The jax and torch runs take the tests marked `backend`; the last run (TensorFlow,
-# the default backend) takes every unit test, every notebook and the book build.
+# nbval over the notebooks in quick mode: every cell runs; cells tagged nbval-check-output
+# also compare their output with the stored one.
+NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900 --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# The jax and torch runs take the tests marked `backend` and every notebook; the last run
+# (TensorFlow, the default backend) takes every unit test, every notebook and the book build.
 test: $(VENV)/.test-installed browser
 	$(PYTEST_ENV) KERAS_BACKEND=jax $(BIN)/pytest -m backend -q tests
+	$(PYTEST_ENV) KERAS_BACKEND=jax COMPANION_QUICK=1 $(BIN)/pytest -q chapters $(NBVAL)
 	$(PYTEST_ENV) KERAS_BACKEND=torch $(BIN)/pytest -m backend -q tests
-	$(PYTEST_ENV) KERAS_BACKEND=tensorflow COMPANION_QUICK=1 $(BIN)/pytest -q tests chapters \
-	  --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PYTEST_ENV) KERAS_BACKEND=torch COMPANION_QUICK=1 $(BIN)/pytest -q chapters $(NBVAL)
+	$(PYTEST_ENV) KERAS_BACKEND=tensorflow COMPANION_QUICK=1 $(BIN)/pytest -q tests chapters $(NBVAL)
 
 # The CPU benchmarks (about an hour on two cores; run nothing else meanwhile), then
 # bench/RESULTS.md from everything in bench/results/ (GPU runs included).

@@ -94,23 +94,6 @@ def _versions():
     return versions
 
 
-def _hardware():
-    """The machine a model was trained or measured on. CPUs sold under one name differ in
-    speed from one generation to the next ("AMD EPYC" covers several), so the family and
-    model numbers of /proc/cpuinfo are recorded beside the name."""
-    fields = {}
-    try:
-        for line in open("/proc/cpuinfo"):
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    hardware = {"machine": platform.machine(), "cpu": fields.get("model name") or platform.processor(), "cpu_count": os.cpu_count()}
-    if "cpu family" in fields and "model" in fields:
-        hardware["cpu_family_model"] = f"family {fields['cpu family']}, model {fields['model']}"
-    return {**hardware, "accelerator": None}
-
-
 def _command(argv):
     return "python -m companion " + " ".join(shlex.quote(a) for a in argv)
 
@@ -140,7 +123,7 @@ def train(args, argv):
 def _train(args, argv, recipe, epochs, out, checkpoint_path, x_train, y_train, x_test, y_test):
     import keras
 
-    from companion import data, evaluation
+    from companion import config, data, evaluation
     from companion.training import NaNGuard, ResumableCheckpoint, resume_training
     from companion.training.callbacks import read_progress, save_for_inference
     from companion.weights import sha256_of
@@ -183,7 +166,7 @@ def _train(args, argv, recipe, epochs, out, checkpoint_path, x_train, y_train, x
         "train_images": len(x_train),
         "parameters": int(shipped.count_params()),  # what is shipped (a moving average replaces its generator)
         "versions": _versions(),
-        "hardware": _hardware(),
+        "hardware": config.hardware(),
         "train_seconds": round(train_seconds, 1),
         "sha256": sha256_of(out),
         "metrics": {},

@@ -14,8 +14,9 @@ Example:
 """
 
 import os
+import platform
 
-__all__ = ["QUICK_ENV", "choose", "quick_mode"]
+__all__ = ["QUICK_ENV", "choose", "hardware", "hardware_text", "quick_mode"]
 
 QUICK_ENV = "COMPANION_QUICK"
 _TRUE = {"1", "true", "yes", "on"}
@@ -38,3 +39,27 @@ def quick_mode():
 def choose(full, quick):
     """Returns `quick` in quick mode, `full` otherwise."""
     return quick if quick_mode() else full
+
+
+def hardware():
+    """The machine a model was trained or measured on. CPUs sold under one name differ in
+    speed from one generation to the next ("AMD EPYC" covers several), so the family and
+    model numbers of /proc/cpuinfo are recorded beside the name."""
+    fields = {}
+    try:
+        for line in open("/proc/cpuinfo"):
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    hardware = {"machine": platform.machine(), "cpu": fields.get("model name") or platform.processor(), "cpu_count": os.cpu_count()}
+    if "cpu family" in fields and "model" in fields:
+        hardware["cpu_family_model"] = f"family {fields['cpu family']}, model {fields['model']}"
+    return {**hardware, "accelerator": None}
+
+
+def hardware_text():
+    """`hardware()` in words, for a sentence: "2-core AMD EPYC (family 26, model 2)"."""
+    info = hardware()
+    family = f" ({info['cpu_family_model']})" if "cpu_family_model" in info else ""
+    return f"{info['cpu_count']}-core {info['cpu']}{family}"

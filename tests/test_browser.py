@@ -10,6 +10,7 @@ them where they are missing) and `selenium`.
 
 import functools
 import http.server
+import json
 import re
 import shutil
 import threading
@@ -21,13 +22,17 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT
-from test_notebooks import toc_files
+from test_notebooks import CHAPTERS, toc_files
 
 pytestmark = pytest.mark.book
 
 SCREENSHOTS = REPO_ROOT / "_build" / "screenshots"
 MATH_TIMEOUT = 30  # seconds for MathJax to typeset a page (it typesets the longest chapter in about 2 s)
 ANCHOR = re.compile(r'\bid="([^"]+)"')
+# What no output on the site may show: a path of the machine that executed the notebook, and
+# a warning (Python's `...Warning:` lines, TensorFlow's and absl's log lines).
+LOCAL_PATH = re.compile(r"(/work/|/root/|/home/|/tmp/|/usr/|site-packages)")
+WARNING = re.compile(r"(\b\w*Warning: |\bWARNING\b|^[IWE]\d{4} \d\d:\d\d:\d\d)", re.M)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -141,6 +146,37 @@ def test_page_reads_as_published(browser, site, html, entry):
         assert target.is_file(), f"{entry}: a link points at {href}, which the site lacks"
         if fragment and target.suffix == ".html":
             assert fragment in _anchors(target), f"{entry}: a link points at #{fragment}, which {target.name} lacks"
+
+
+def _table_outputs(path):
+    """How many tables the notebook's outputs hold as Markdown (`plotting.markdown_table`), in
+    cells whose outputs the page shows."""
+    count = 0
+    for cell in json.loads(path.read_text())["cells"]:
+        if {"remove-output", "remove-cell"} & set(cell["metadata"].get("tags", [])):
+            continue
+        for output in cell.get("outputs", []):
+            markdown = "".join(output.get("data", {}).get("text/markdown", ""))
+            count += len(re.findall(r"^\|( --- \|)+$", markdown, re.M))
+    return count
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_outputs_read_as_published(browser, site, path):
+    _open(browser, _page_url(site, f"chapters/{path.stem}"))
+    # Each table a cell computed is an HTML table on the page, not a paragraph of pipes.
+    expected = _table_outputs(path)
+    tables = browser.execute_script("return document.querySelectorAll('.cell_output table').length")
+    assert tables == expected, f"{path.stem}: {expected} tables in the notebook's outputs, {tables} rendered as tables"
+    outputs = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.cell_output')).map(e => e.textContent)"
+    )
+    for text in outputs:
+        assert "| --- |" not in text, f"{path.stem}: an output shows a table's raw pipes: {text[:300]!r}"
+        path_shown = LOCAL_PATH.search(text)
+        assert not path_shown, f"{path.stem}: an output shows a local path: ...{text[max(0, path_shown.start() - 80):path_shown.end() + 80]!r}"
+        warning = WARNING.search(text)
+        assert not warning, f"{path.stem}: an output shows a warning: ...{text[max(0, warning.start() - 80):warning.end() + 160]!r}"
 
 
 def test_site_serves_a_favicon_at_its_root(site):

@@ -28,6 +28,17 @@ def test_quick_mode_rejects_unknown_value(monkeypatch):
         config.quick_mode()
 
 
+def test_hardware_names_the_cpu_of_proc_cpuinfo(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\nprocessor\t: 1\nmodel name\t: other\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+    monkeypatch.setattr(config.os, "cpu_count", lambda: 2)
+    info = config.hardware()
+    assert (info["cpu"], info["cpu_family_model"], info["cpu_count"]) == ("AMD EPYC", "family 26, model 2", 2)
+    assert config.hardware_text() == "2-core AMD EPYC (family 26, model 2)"
+
+
 def test_image_grid_lays_out_images():
     images = np.random.default_rng(0).random((13, 784))
     fig = plotting.image_grid(images, labels=list(range(13)), ncols=5, title="t")
