@@ -33,6 +33,7 @@ from scipy import linalg
 from scipy.special import logsumexp
 
 __all__ = [
+    "active_units",
     "conditional_accuracy",
     "confident_share",
     "density_coverage",
@@ -40,6 +41,7 @@ __all__ = [
     "frechet_distance_from_statistics",
     "importance_weighted_nll",
     "kernel_distance",
+    "kl_per_dimension",
     "negative_elbo",
     "nearest_neighbour_distance",
     "period_two_share",
@@ -64,6 +66,26 @@ def _features(name, x):
 def negative_elbo(vae, x, labels=None, seed=0):
     """Mean negative ELBO per image, in nats, with one posterior sample per image."""
     return float(-np.mean(vae.elbo_terms(x, labels, seed=seed)["elbo"]))
+
+
+def kl_per_dimension(vae, x, labels=None):
+    """The KL of q(z | x) from the prior in each latent dimension, averaged over the images
+    `(latent_dim,)`, in nats. Its sum is the ELBO's KL term; a dimension near 0 carries
+    nothing about the image: the posterior has collapsed onto the prior there."""
+    mean, logvar = vae.encode(x, labels)
+    mean, logvar = np.asarray(mean, np.float64), np.asarray(logvar, np.float64)
+    return np.mean(0.5 * (mean**2 + np.exp(logvar) - logvar - 1.0), axis=0)
+
+
+def active_units(vae, x, labels=None, threshold=0.01):
+    """How many latent dimensions the encoder uses (Burda et al. 2016): a dimension is
+    active when the posterior mean E_q[z_j | x] varies over the images with variance above
+    `threshold`. Returns `(count, variances)`, the variances `(latent_dim,)`."""
+    if not threshold > 0:
+        raise ValueError(f"Expected `threshold` > 0. Received: threshold={threshold!r}")
+    mean, _ = vae.encode(x, labels)
+    variances = np.var(np.asarray(mean, np.float64), axis=0)
+    return int(np.sum(variances > threshold)), variances
 
 
 def importance_weighted_nll(vae, x, labels=None, k=1000, seed=0, batch_size=None, progress=False, decode_batch_size=4096):

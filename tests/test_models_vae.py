@@ -188,6 +188,53 @@ def test_beta_and_kl_warmup_schedule(images):
     assert float(model.train_steps.numpy()) == 4.0, "one warm-up step per training batch"
 
 
+def test_free_bits_charge_each_dimension_at_least_its_allowance(images):
+    x = images[0][:16]
+    model = make("mlp", free_bits=0.5)
+    mean, logvar = (m.astype(np.float64) for m in model.encode(x))
+    # The loss the model charges, recomputed in NumPy with the same noise.
+    noise = np.random.default_rng(3).standard_normal(mean.shape).astype("float32")
+    z = (mean + np.exp(0.5 * logvar) * noise).astype("float32")
+    logits = model.decode(z, return_logits=True).reshape(16, -1).astype(np.float64)
+    flat = x.reshape(16, -1)
+    reconstruction = np.sum(np.logaddexp(0, logits) - flat * logits, axis=1)
+    kl_dims = 0.5 * (mean**2 + np.exp(logvar) - logvar - 1)
+    expected = reconstruction.mean() + np.maximum(kl_dims.mean(axis=0), 0.5).sum()
+    outputs = {"logits": keras.ops.convert_to_tensor(logits.reshape(16, 28, 28, 1).astype("float32")),
+               "mean": keras.ops.convert_to_tensor(mean.astype("float32")), "logvar": keras.ops.convert_to_tensor(logvar.astype("float32"))}
+    charged = float(keras.ops.convert_to_numpy(model.compute_loss(x, y_pred=outputs, training=True)))
+    np.testing.assert_allclose(charged, expected, rtol=1e-4)
+    # Outside training the loss is the negative ELBO, and so is the reported metric.
+    evaluated = float(keras.ops.convert_to_numpy(model.compute_loss(x, y_pred=outputs, training=False)))
+    np.testing.assert_allclose(evaluated, reconstruction.mean() + kl_dims.sum(axis=1).mean(), rtol=1e-4)
+    assert charged >= evaluated - 1e-3, "free bits only ever add to the loss"
+    with pytest.raises(ValueError, match=r"free_bits"):
+        make("mlp", free_bits=-1.0)
+    assert MLPVAE.from_config(model.get_config()).free_bits == 0.5
+
+
+def test_kl_per_dimension_and_active_units_from_the_encoder(images):
+    from companion import metrics
+
+    x = images[0][:32]
+    model = make("conv")
+    mean, logvar = (m.astype(np.float64) for m in model.encode(x))
+    per_dimension = metrics.kl_per_dimension(model, x)
+    assert per_dimension.shape == (model.latent_dim,) and (per_dimension >= 0).all()
+    # Their sum is the KL term of the ELBO, which gaussian_kl computes on its own.
+    total = keras.ops.convert_to_numpy(gaussian_kl(keras.ops.convert_to_tensor(mean), keras.ops.convert_to_tensor(logvar)))
+    np.testing.assert_allclose(per_dimension.sum(), total.mean(), rtol=1e-5)
+    count, variances = metrics.active_units(model, x, threshold=0.01)
+    np.testing.assert_allclose(variances, mean.var(axis=0), rtol=1e-6)
+    assert count == int(np.sum(mean.var(axis=0) > 0.01))
+    # An encoder that ignores its input uses no dimension, and its KL is the prior's: zero.
+    last = model.encoder.get_layer("mean_logvar")
+    last.set_weights([np.zeros_like(w) for w in last.get_weights()])
+    assert metrics.active_units(model, x)[0] == 0 and np.allclose(metrics.kl_per_dimension(model, x), 0.0)
+    with pytest.raises(ValueError, match=r"threshold"):
+        metrics.active_units(model, x, threshold=0)
+
+
 def test_conditional_vae_honours_its_labels(images):
     x, y = images
     model = make("conditional")

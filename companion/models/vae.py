@@ -28,7 +28,7 @@ from companion.distribute import scale_for_replicas
 from companion.models import _checks
 from companion.models._seeded import SeedStateMixin
 
-__all__ = ["VAE", "MLPVAE", "ConvVAE", "ConditionalVAE", "bernoulli_nll", "gaussian_kl"]
+__all__ = ["VAE", "MLPVAE", "ConvVAE", "ConditionalVAE", "bernoulli_nll", "gaussian_kl", "gaussian_kl_per_dimension"]
 
 
 def bernoulli_nll(x, logits):
@@ -40,7 +40,12 @@ def bernoulli_nll(x, logits):
 
 def gaussian_kl(mean, logvar):
     """KL(N(mean, exp(logvar)) || N(0, I)) per example, in closed form."""
-    return 0.5 * ops.sum(ops.square(mean) + ops.exp(logvar) - logvar - 1.0, axis=-1)
+    return ops.sum(gaussian_kl_per_dimension(mean, logvar), axis=-1)
+
+
+def gaussian_kl_per_dimension(mean, logvar):
+    """KL(N(mean, exp(logvar)) || N(0, I)) of each latent dimension, `(n, latent_dim)`."""
+    return 0.5 * (ops.square(mean) + ops.exp(logvar) - logvar - 1.0)
 
 
 class VAE(SeedStateMixin, keras.Model):
@@ -51,6 +56,11 @@ class VAE(SeedStateMixin, keras.Model):
         beta: weight of the KL term in the training loss (1 gives the ELBO).
         kl_warmup_steps: number of training steps over which the KL weight rises
             linearly from 0 to `beta`; 0 switches warm-up off.
+        free_bits: nats per latent dimension that the training loss does not charge
+            (Kingma et al. 2016): each dimension's KL, averaged over the batch, enters the
+            loss as max(free_bits, KL), so the optimizer gains nothing by pushing a
+            dimension's KL below free_bits and collapsing it onto the prior. 0 (the
+            default) is the ELBO. The metrics (`kl`, `neg_elbo`) always report the true KL.
         num_classes: number of labels (conditional models only).
         seed: seed of the reparameterization noise.
 
@@ -61,11 +71,12 @@ class VAE(SeedStateMixin, keras.Model):
 
     conditional = False
 
-    def __init__(self, latent_dim=2, beta=1.0, kl_warmup_steps=0, num_classes=10, seed=None, **kwargs):
+    def __init__(self, latent_dim=2, beta=1.0, kl_warmup_steps=0, free_bits=0.0, num_classes=10, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = _checks.positive_int("latent_dim", latent_dim)
         self.beta = _checks.non_negative("beta", beta)
         self.kl_warmup_steps = _checks.non_negative("kl_warmup_steps", kl_warmup_steps, integer=True)
+        self.free_bits = _checks.non_negative("free_bits", free_bits)
         self.num_classes = _checks.positive_int("num_classes", num_classes)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -144,13 +155,18 @@ class VAE(SeedStateMixin, keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         images, _ = self._split_inputs(x)
         reconstruction = bernoulli_nll(images, y_pred["logits"])
-        kl = gaussian_kl(y_pred["mean"], y_pred["logvar"])
-        per_example = reconstruction + self.kl_weight(training) * kl
+        kl_per_dimension = gaussian_kl_per_dimension(y_pred["mean"], y_pred["logvar"])
+        kl = ops.sum(kl_per_dimension, axis=-1)
         if sample_weight is None:
-            loss = ops.mean(per_example)
+            weights = ops.ones_like(reconstruction) / ops.cast(ops.shape(reconstruction)[0], "float32")
         else:
             sample_weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-            loss = ops.sum(per_example * sample_weight) / ops.sum(sample_weight)
+            weights = sample_weight / ops.sum(sample_weight)
+        charged_kl = ops.sum(weights * kl)
+        if self.free_bits and training:
+            # Free bits: each dimension's batch-average KL, but never less than free_bits.
+            charged_kl = ops.sum(ops.maximum(ops.sum(weights[:, None] * kl_per_dimension, axis=0), self.free_bits))
+        loss = ops.sum(weights * reconstruction) + self.kl_weight(training) * charged_kl
         if training:
             self.train_steps.assign_add(1.0)
         self.reconstruction_tracker.update_state(reconstruction, sample_weight=sample_weight)
@@ -266,6 +282,7 @@ class VAE(SeedStateMixin, keras.Model):
             latent_dim=self.latent_dim,
             beta=self.beta,
             kl_warmup_steps=self.kl_warmup_steps,
+            free_bits=self.free_bits,
             num_classes=self.num_classes,
             seed=self.seed,
         )
