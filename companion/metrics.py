@@ -72,9 +72,13 @@ def kl_per_dimension(vae, x, labels=None):
     """The KL of q(z | x) from the prior in each latent dimension, averaged over the images
     `(latent_dim,)`, in nats. Its sum is the ELBO's KL term; a dimension near 0 carries
     nothing about the image: the posterior has collapsed onto the prior there."""
+    from keras import ops
+
+    from companion.models.vae import gaussian_kl_per_dimension  # the formula the loss uses
+
     mean, logvar = vae.encode(x, labels)
-    mean, logvar = np.asarray(mean, np.float64), np.asarray(logvar, np.float64)
-    return np.mean(0.5 * (mean**2 + np.exp(logvar) - logvar - 1.0), axis=0)
+    per_image = ops.convert_to_numpy(gaussian_kl_per_dimension(ops.convert_to_tensor(mean), ops.convert_to_tensor(logvar)))
+    return np.mean(per_image.astype(np.float64), axis=0)
 
 
 def active_units(vae, x, labels=None, threshold=0.01):
