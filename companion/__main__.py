@@ -1,6 +1,8 @@
 """`python -m companion`: see companion.cli."""
 
+import sys
+
 from companion.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

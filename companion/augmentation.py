@@ -23,8 +23,7 @@ import numpy as np
 from keras import layers
 from scipy import ndimage
 
-from companion import data
-from companion.models import _checks
+from companion import data, validation
 
 __all__ = [
     "METHODS",
@@ -42,10 +41,10 @@ METHODS = ("none", "classical", "generated", "both")
 
 def balanced_subset(x, y, n, seed=0):
     """`n // 10` images of each digit, drawn at random: `(x_subset, y_subset)`."""
-    y = _checks.labels("y", y, 10, n=len(x))
+    y = validation.labels("y", y, 10, n=len(x))
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10 or n % 10:
         raise ValueError(f"Expected `n` to be a positive multiple of 10 (the same count per digit). Received: n={n!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validation.seed("seed", seed))
     per_class = n // 10
     picks = []
     for digit in range(10):
@@ -61,9 +60,9 @@ def shift_rotate(images, copies=1, max_shift=2.0, max_degrees=15.0, seed=0):
     """`copies` randomly shifted and rotated versions of each image, in order: image 0's
     copies first. Images `(n, 28, 28)` or `(n, 28, 28, 1)`, floats in [0, 1]; returns
     `(n * copies, 28, 28, 1)` float32, clipped to [0, 1]."""
-    images = _checks.images("images", images)[..., 0]
-    copies = _checks.positive_int("copies", copies)
-    rng = np.random.default_rng(seed)
+    images = validation.images("images", images)[..., 0]
+    copies = validation.positive_int("copies", copies)
+    rng = np.random.default_rng(validation.seed("seed", seed))
     out = np.empty((len(images) * copies, 28, 28), np.float32)
     for i, image in enumerate(np.repeat(images, copies, axis=0)):
         angle = rng.uniform(-max_degrees, max_degrees)
@@ -76,7 +75,7 @@ def _epochs_of(n, total, seed):
     """`total` indices into `n` examples: shuffled passes over all of them, one after
     another, so that a few small examples make one long epoch (Keras's per-epoch overhead
     would otherwise dominate hundreds of tiny epochs)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validation.seed("seed", seed))
     passes = -(-total // n)
     return np.concatenate([rng.permutation(n) for _ in range(passes)])[:total]
 
@@ -90,8 +89,8 @@ def generated_examples(x, y, copies, seed=0, steps=1500, batch_size=32, latent_d
     """
     from companion.models import ConditionalVAE
 
-    x = _checks.images("x", x)
-    y = _checks.labels("y", y, 10, n=len(x))
+    x = validation.images("x", x)
+    y = validation.labels("y", y, 10, n=len(x))
     keras.utils.set_random_seed(seed)
     vae = ConditionalVAE(latent_dim=latent_dim, hidden_units=(256, 128), seed=seed)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -100,7 +99,7 @@ def generated_examples(x, y, copies, seed=0, steps=1500, batch_size=32, latent_d
         x[order], y[order], batch_size=batch_size, shuffle=False, binarize="dynamic", labels_as_input=True, seed=seed
     )
     vae.fit(batches, epochs=1, verbose=0)
-    labels = np.repeat(y, _checks.positive_int("copies", copies))
+    labels = np.repeat(y, validation.positive_int("copies", copies))
     return vae.generate(len(labels), labels=labels, seed=seed + 1), labels
 
 
@@ -119,8 +118,8 @@ def build_small_classifier(seed=None):
 
 def train_and_test(x, y, x_test, y_test, steps=400, batch_size=64, seed=0):
     """Trains `build_small_classifier` for `steps` steps on `(x, y)`; returns its test accuracy."""
-    x = _checks.images("x", x)
-    y = _checks.labels("y", y, 10, n=len(x))
+    x = validation.images("x", x)
+    y = validation.labels("y", y, 10, n=len(x))
     keras.utils.set_random_seed(seed)
     model = build_small_classifier(seed=seed)
     model.compile(
@@ -130,7 +129,7 @@ def train_and_test(x, y, x_test, y_test, steps=400, batch_size=64, seed=0):
     )
     order = _epochs_of(len(x), steps * batch_size, seed)
     model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-    return float(model.evaluate(_checks.images("x_test", x_test), y_test, batch_size=1000, verbose=0)[1])
+    return float(model.evaluate(validation.images("x_test", x_test), y_test, batch_size=1000, verbose=0)[1])
 
 
 def augmentation_experiment(

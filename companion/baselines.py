@@ -14,6 +14,8 @@ Example:
 import numpy as np
 from scipy.special import logsumexp
 
+from companion import validation
+
 __all__ = ["BernoulliMixture", "BernoulliPixels"]
 
 
@@ -44,8 +46,7 @@ class BernoulliPixels:
     """
 
     def __init__(self, smoothing=1.0):
-        if not smoothing > 0:
-            raise ValueError(f"Expected `smoothing` > 0. Received: smoothing={smoothing}")
+        validation.number("smoothing", smoothing, low=0, low_open=True)
         self.smoothing = smoothing
         self.probs = None
 
@@ -73,7 +74,7 @@ class BernoulliPixels:
     def sample(self, n, seed=None):
         """Draws `n` binary images of the training shape."""
         self._check_fitted()
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(validation.seed("seed", seed))
         return (rng.random((n, *self.shape)) < self.probs.reshape(self.shape)).astype(np.float32)
 
 
@@ -87,8 +88,7 @@ class BernoulliMixture:
     """
 
     def __init__(self, smoothing=1.0):
-        if not smoothing > 0:
-            raise ValueError(f"Expected `smoothing` > 0. Received: smoothing={smoothing}")
+        validation.number("smoothing", smoothing, low=0, low_open=True)
         self.smoothing = smoothing
         self.probs = None
 
@@ -125,7 +125,7 @@ class BernoulliMixture:
     def sample(self, n, seed=None, labels=None):
         """Draws `n` binary images; of the given `labels`, or of classes drawn from the weights."""
         self._check_fitted()
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(validation.seed("seed", seed))
         if labels is None:
             which = rng.choice(len(self.classes), size=n, p=self.weights)
         else:

@@ -52,12 +52,12 @@ def throughput(name, batch_size=128, steps=None, repeats=5, images=None, mixed_p
     import keras
     import numpy as np
 
-    from companion import data, recipes
-    from companion.models import _checks
+    from companion import data, recipes, validation
 
-    batch_size, repeats = _checks.positive_int("batch_size", batch_size), _checks.positive_int("repeats", repeats)
+    batch_size, repeats = validation.positive_int("batch_size", batch_size), validation.positive_int("repeats", repeats)
     if steps is not None:
-        steps = _checks.positive_int("steps", steps)
+        steps = validation.positive_int("steps", steps)
+    min_seconds = validation.number("min_seconds", min_seconds, low=0, low_open=True)
     recipe = recipes.get(name)
     previous = keras.config.dtype_policy()
     if mixed_precision:
@@ -179,9 +179,9 @@ def sgemm_rate(n=2048, repeats=5):
     import keras
     import numpy as np
 
-    from companion.models import _checks
+    from companion import validation
 
-    n, repeats = _checks.positive_int("n", n), _checks.positive_int("repeats", repeats)
+    n, repeats = validation.positive_int("n", n), validation.positive_int("repeats", repeats)
     rng = np.random.default_rng(0)
     a, b = (keras.ops.convert_to_tensor(rng.standard_normal((n, n)).astype("float32")) for _ in range(2))
     keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # warm-up
@@ -205,13 +205,12 @@ def train_step_flops(name, batch_size=128, seed=0):
     import jax
     import keras
 
-    from companion import data, recipes
-    from companion.models import _checks
+    from companion import data, recipes, validation
 
     if keras.backend.backend() != "jax":
         raise RuntimeError(f"train_step_flops needs KERAS_BACKEND=jax (XLA counts the operations); "
                            f"the active backend is {keras.backend.backend()!r}")
-    batch_size = _checks.positive_int("batch_size", batch_size)
+    batch_size = validation.positive_int("batch_size", batch_size)
     recipe = recipes.get(name)
     keras.utils.set_random_seed(seed)
     model = recipe.build(seed)

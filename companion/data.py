@@ -33,6 +33,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from companion import validation
+
 __all__ = [
     "DATA_DIR_ENV",
     "MNISTDownloadError",
@@ -345,6 +347,9 @@ def _as_probabilities(images, name="images"):
             f"Expected `{name}` of dtype uint8 (0-255) or float (0-1). "
             f"Received: {name}.dtype={images.dtype}"
         )
+    bad = int(np.size(images) - np.count_nonzero(np.isfinite(images)))
+    if bad:
+        raise ValueError(f"Expected float `{name}` with finite values in [0, 1]. Received {bad:,} values that are nan or inf")
     low, high = float(images.min()), float(images.max())
     if low < 0.0 or high > 1.0:
         raise ValueError(
@@ -379,7 +384,7 @@ def binarize_static(images, seed=0):
     `MNISTBatches(binarize="dynamic")`, which draws anew every epoch).
     """
     probs = _as_probabilities(images)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validation.seed("seed", seed))
     return (rng.random(probs.shape, dtype=np.float32) < probs).astype(np.float32)
 
 
@@ -431,7 +436,7 @@ def train_val_split(x, y=None, val_size=5000, seed=0):
             f"Expected `val_size` to be an integer in [1, {n - 1}] or a fraction in (0, 1). "
             f"Received: val_size={val_size!r}"
         )
-    order = np.random.default_rng(seed).permutation(n)
+    order = np.random.default_rng(validation.seed("seed", seed)).permutation(n)
     train_idx, val_idx = np.sort(order[val_size:]), np.sort(order[:val_size])
     pick = (lambda a, idx: None if a is None else a[idx])
     return (x[train_idx], pick(y, train_idx)), (x[val_idx], pick(y, val_idx))
@@ -483,18 +488,12 @@ class MNISTBatches(keras.utils.PyDataset):
         super().__init__(**kwargs)
         self.x = _as_probabilities(x, "x")
         if y is not None:
-            y = np.asarray(y)
-            if y.shape != (len(self.x),):
-                raise ValueError(
-                    f"Expected `y` of shape ({len(self.x)},), one label per image. "
-                    f"Received: y.shape={y.shape}"
-                )
+            y = validation.labels("y", y, n=len(self.x))
         self.y = y
         if labels_as_input and y is None:
             raise ValueError("Expected labels `y` with labels_as_input=True. Received: y=None")
         self.labels_as_input = labels_as_input
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"Expected `batch_size` to be a positive integer. Received: batch_size={batch_size!r}")
+        batch_size = validation.positive_int("batch_size", batch_size)
         if drop_remainder and batch_size > len(self.x):
             raise ValueError(
                 f"Expected `batch_size` <= the number of examples ({len(self.x)}) with "
@@ -506,8 +505,8 @@ class MNISTBatches(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.binarize = binarize
         self.drop_remainder = drop_remainder
-        self.seed = seed
-        self.epoch = int(epoch)
+        self.seed = validation.non_negative("seed", seed, integer=True)
+        self.epoch = validation.non_negative("epoch", epoch, integer=True)
         self._served = set()
         self._order = self._make_order()
 

@@ -15,6 +15,8 @@ Example:
 import numpy as np
 from scipy import ndimage
 
+from companion import validation
+
 __all__ = ["FILTER_GRIDS", "add_noise", "apply_filter", "tune_filters"]
 
 # The parameters tried on the validation images: Gaussian widths in pixels, median windows.
@@ -31,7 +33,7 @@ def add_noise(x, sigma, seed=None):
         raise ValueError(f"Expected `sigma` >= 0. Received: sigma={sigma!r}")
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"Expected `x` in [0, 1]. Received values in [{x.min()}, {x.max()}]")
-    noise = np.random.default_rng(seed).standard_normal(x.shape).astype(np.float32)
+    noise = np.random.default_rng(validation.seed("seed", seed)).standard_normal(x.shape).astype(np.float32)
     return np.clip(x + np.float32(sigma) * noise, 0.0, 1.0)
 
 

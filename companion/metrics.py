@@ -32,6 +32,8 @@ import numpy as np
 from scipy import linalg
 from scipy.special import logsumexp
 
+from companion import validation
+
 __all__ = [
     "active_units",
     "conditional_accuracy",
@@ -85,8 +87,7 @@ def active_units(vae, x, labels=None, threshold=0.01):
     """How many latent dimensions the encoder uses (Burda et al. 2016): a dimension is
     active when the posterior mean E_q[z_j | x] varies over the images with variance above
     `threshold`. Returns `(count, variances)`, the variances `(latent_dim,)`."""
-    if not threshold > 0:
-        raise ValueError(f"Expected `threshold` > 0. Received: threshold={threshold!r}")
+    validation.number("threshold", threshold, low=0, low_open=True)
     mean, _ = vae.encode(x, labels)
     variances = np.var(np.asarray(mean, np.float64), axis=0)
     return int(np.sum(variances > threshold)), variances
@@ -105,17 +106,15 @@ def importance_weighted_nll(vae, x, labels=None, k=1000, seed=0, batch_size=None
     Returns:
         An array `(n,)` of estimates; its mean is the figure to report.
     """
-    from companion.models import _checks
-
     x, labels = vae._inputs(x, labels)
-    k = _checks.positive_int("k", k)
-    decode_batch_size = _checks.positive_int("decode_batch_size", decode_batch_size)
+    k = validation.positive_int("k", k)
+    decode_batch_size = validation.positive_int("decode_batch_size", decode_batch_size)
     budget = batch_size or 65536
     images_per_chunk = max(1, min(len(x), budget // k))
     samples_per_chunk = max(1, min(k, budget // images_per_chunk))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validation.seed("seed", seed))
     out = np.empty(len(x))
-    chunks = _checks.batches(len(x), images_per_chunk)
+    chunks = [slice(start, start + images_per_chunk) for start in range(0, len(x), images_per_chunk)]
     if progress:
         from tqdm.auto import tqdm
 
@@ -184,7 +183,7 @@ def kernel_distance(features_a, features_b, subsets=10, subset_size=1000, seed=0
     """
     a, b = _features("features_a", features_a), _features("features_b", features_b)
     m = min(subset_size, len(a), len(b))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validation.seed("seed", seed))
     values = []
     for _ in range(subsets):
         x = a[rng.choice(len(a), m, replace=False)]

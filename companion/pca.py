@@ -16,6 +16,8 @@ Example:
 
 import numpy as np
 
+from companion import validation
+
 __all__ = ["PCA", "kmeans", "knn_accuracy"]
 
 
@@ -30,8 +32,7 @@ class PCA:
     """
 
     def __init__(self, n_components):
-        if not isinstance(n_components, (int, np.integer)) or n_components < 1:
-            raise ValueError(f"Expected `n_components` to be a positive integer. Received: n_components={n_components!r}")
+        validation.positive_int("n_components", n_components)
         self.n_components = int(n_components)
         self.mean = None
 
@@ -110,7 +111,7 @@ def kmeans(x, k, n_init=3, iterations=100, seed=0):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low or (high is not None and value > high):
             bound = f"[{low}, {high}]" if high is not None else f">= {low}"
             raise ValueError(f"Expected `{name}` an integer {bound}. Received: {name}={value!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validation.seed("seed", seed))
     best = None
     for _ in range(n_init):
         centres = [x[rng.integers(len(x))]]

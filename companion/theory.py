@@ -20,6 +20,8 @@ GAN (chapter 4), for densities given on a uniform grid with spacing `dx`:
 
 import numpy as np
 
+from companion import validation
+
 __all__ = [
     "gan_value",
     "gaussian_kl_monte_carlo",
@@ -105,8 +107,7 @@ def gradient_estimates(f, df, mean, std, n, seed=None):
         `score_function` = f(z) (z - mean) / std^2. Both have the true gradient as their
         mean; the chapter measures their variances.
     """
-    if not std > 0:
-        raise ValueError(f"Expected `std` > 0. Received: std={std!r}")
+    validation.number("std", std, low=0, low_open=True)
     eps = np.random.default_rng(seed).standard_normal(int(n))
     z = mean + std * eps
     return {"reparameterization": np.asarray(df(z), np.float64), "score_function": np.asarray(f(z), np.float64) * eps / std}

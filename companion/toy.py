@@ -17,14 +17,15 @@ Example:
 
 import numpy as np
 
+from companion import validation
+
 __all__ = ["dominant_frequency", "mixture_density", "mode_coverage", "ring_centres", "ring_of_gaussians", "wave_series"]
 
 
 def _positive(name, value, integer=False):
-    if (integer and (not isinstance(value, (int, np.integer)) or isinstance(value, bool))) or not value > 0:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"Expected `{name}` to be {kind}. Received: {name}={value!r}")
-    return value
+    if integer:
+        return validation.positive_int(name, value)
+    return validation.number(name, value, low=0, low_open=True)
 
 
 def ring_centres(modes=8, radius=2.0):

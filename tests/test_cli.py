@@ -17,7 +17,7 @@ def trained(tmp_path_factory, mnist_dir):
     folder = tmp_path_factory.mktemp("cli")
     argv = ["train", "classifier", "--epochs", "1", "--train-images", "512", "--data-dir", str(mnist_dir),
             "--out", str(folder / "classifier.keras"), "--checkpoint", str(folder / "ckpt.keras"), "--verbose", "0"]
-    cli.main(argv)
+    cli.run(argv)
     return folder, argv
 
 
@@ -51,7 +51,7 @@ def test_model_card_records_the_cpu_generation(trained):
 def test_evaluate_prints_and_writes_json(trained, mnist_dir, capsys):
     folder, _ = trained
     out = folder / "metrics.json"
-    metrics = cli.main(["evaluate", "classifier", "--weights", str(folder / "classifier.keras"),
+    metrics = cli.run(["evaluate", "classifier", "--weights", str(folder / "classifier.keras"),
                         "--data-dir", str(mnist_dir), "--test-images", "300", "--json", str(out)])
     assert json.loads(out.read_text()) == metrics
     assert "test_accuracy" in capsys.readouterr().out
@@ -83,20 +83,55 @@ def test_weights_load_verifies_the_sha256(trained):
         weights.card("nothing", directory=folder)
 
 
-def test_train_resumes_from_its_checkpoint(tmp_path, mnist_dir, capsys):
-    common = ["--train-images", "256", "--data-dir", str(mnist_dir), "--out", str(tmp_path / "vae.keras"),
-              "--checkpoint", str(tmp_path / "ckpt.keras"), "--verbose", "0"]
-    cli.main(["train", "mlp_vae", "--epochs", "1", *common])
-    model = cli.main(["train", "mlp_vae", "--epochs", "2", "--resume", *common])
-    assert "Resuming mlp_vae" in capsys.readouterr().out
-    assert int(model.optimizer.iterations.numpy()) == 2 * 2  # two epochs of two batches of 128
-    card = json.loads((tmp_path / "vae.json").read_text())
-    assert card["epochs"] == 2 and card["train_seconds"] > 0
+@pytest.mark.backend
+def test_a_killed_training_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, mnist_dir):
+    """SIGKILL right after the checkpoint of epoch 2 of 3 (a script wraps the real command line),
+    then `--resume` in a fresh process: the weights equal, bit for bit, those of a run that
+    was never interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import keras
+
+    from companion.training.callbacks import read_progress
+
+    script = tmp_path / "killed_after_epoch_2.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        "from companion import cli\n"
+        "from companion.training import callbacks\n"
+        "write = callbacks.ResumableCheckpoint.on_epoch_end\n"
+        "def write_then_die(self, epoch, logs=None):\n"
+        "    write(self, epoch, logs)\n"
+        "    if epoch + 1 == 2:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "callbacks.ResumableCheckpoint.on_epoch_end = write_then_die\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    common = ["train", "mlp_vae", "--epochs", "3", "--train-images", "512", "--data-dir", str(mnist_dir), "--verbose", "0",
+              "--backend", keras.backend.backend()]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = lambda *argv: subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, timeout=600)
+    paths = lambda name: ["--out", str(tmp_path / f"{name}.keras"), "--checkpoint", str(tmp_path / f"{name}.ckpt.keras")]
+
+    killed = run(str(script), *common, *paths("killed"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert read_progress(tmp_path / "killed.ckpt.keras")["epoch"] == 2 and not (tmp_path / "killed.keras").exists()
+    resumed = run("-m", "companion", *common, "--resume", *paths("killed"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "at epoch 3 of 3" in resumed.stdout
+    whole = run("-m", "companion", *common, *paths("whole"))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    a, b = weights.load_file(tmp_path / "killed.keras"), weights.load_file(tmp_path / "whole.keras")
+    for u, v in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(u, v)
 
 
 def test_unknown_model_is_refused(capsys):
     with pytest.raises(SystemExit):
-        cli.main(["train", "resnet"])
+        cli.run(["train", "resnet"])
     assert "invalid choice: 'resnet'" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"Expected a model among classifier, .* Received: 'resnet'"):
         recipes.get("resnet")
@@ -110,9 +145,9 @@ def test_unknown_model_is_refused(capsys):
 def test_evaluate_measures_vaes_and_gans(trained, tmp_path, mnist_dir, model, keys):
     folder, _ = trained
     out = tmp_path / f"{model}.keras"
-    cli.main(["train", model, "--epochs", "1", "--train-images", "256", "--data-dir", str(mnist_dir), "--out", str(out),
+    cli.run(["train", model, "--epochs", "1", "--train-images", "256", "--data-dir", str(mnist_dir), "--out", str(out),
               "--checkpoint", str(tmp_path / "ckpt.keras"), "--verbose", "0"])
-    metrics = cli.main(["evaluate", model, "--weights", str(out), "--classifier", str(folder / "classifier.keras"),
+    metrics = cli.run(["evaluate", model, "--weights", str(out), "--classifier", str(folder / "classifier.keras"),
                         "--data-dir", str(mnist_dir), "--test-images", "40", "--k", "5", "--update-card"])
     assert set(metrics) == keys
     assert all(np.isfinite(v) for v in metrics.values())
@@ -125,7 +160,7 @@ def test_bench_reports_the_median_of_its_timed_runs(capsys, tmp_path):
     import statistics
 
     out = tmp_path / "bench.json"
-    result = cli.main(["bench", "mlp_vae", "--steps", "2", "--repeats", "3", "--batch-size", "32", "--json", str(out)])
+    result = cli.run(["bench", "mlp_vae", "--steps", "2", "--repeats", "3", "--batch-size", "32", "--json", str(out)])
     assert len(result["runs"]) == 3 and result["images_per_second"] == statistics.median(result["runs"])
     assert result["step_seconds"] == pytest.approx(32 / result["images_per_second"])
     assert result["final_loss_finite"] and result["outputs_finite"] and not result["mixed_precision"]

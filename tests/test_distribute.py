@@ -127,7 +127,7 @@ def test_command_line_trains_data_parallel_and_says_so_in_the_card(tmp_path, mni
         "from companion import cli, distribute\n"
         "if os.environ['KERAS_BACKEND'] == 'tensorflow':\n"
         "    distribute.split_cpu(2)\n"
-        "cli.main(sys.argv[1:])\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
     )
     for backend in ("jax", "tensorflow"):
         out = tmp_path / backend / "mlp_vae.keras"

@@ -130,6 +130,39 @@ def test_nan_guard_stops_and_keeps_the_last_good_weights(x, tmp_path):
     assert not (tmp_path / "run.keras").exists(), "no checkpoint is written from a NaN run"
 
 
+def test_nan_guard_restores_the_optimizer_so_that_training_goes_on(x):
+    """The NaN batch poisons Adam's moments as well as the weights; with both restored, `fit`
+    continues at a sane learning rate and every loss stays finite."""
+    model = new_vae()
+    model.fit(x, batch_size=32, epochs=1, verbose=0)
+    guard = NaNGuard()
+    with pytest.warns(UserWarning, match="NaNGuard"):
+        model.fit(PoisonedBatches(x, bad=2), epochs=1, verbose=0, shuffle=False, callbacks=[guard])
+    assert guard.stopped is not None
+    moments = [keras.ops.convert_to_numpy(v.value) for v in model.optimizer.variables]
+    assert all(np.isfinite(m).all() for m in moments), "the optimizer's state came back finite"
+    model.optimizer.learning_rate.assign(1e-4)
+    history = model.fit(x, batch_size=32, epochs=2, verbose=0)
+    assert all(np.isfinite(v) for values in history.history.values() for v in values)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_leftovers_of_a_killed_checkpoint_write_are_removed_on_the_next_start(x, tmp_path):
+    from companion.training.callbacks import remove_leftovers
+
+    path = tmp_path / "run.ckpt.keras"
+    leftovers = [tmp_path / ".run.ckpt.k3j_9x2a.keras.tmp", tmp_path / ".run.ckpt.k3j_9x2a.keras", tmp_path / ".run.ckpt.zz00aa11.zip.tmp"]
+    bystanders = [tmp_path / ".run.ckpt.keras", tmp_path / "other.keras", tmp_path / ".other.k3j_9x2a.keras.tmp"]
+    for p in leftovers + bystanders:
+        p.write_bytes(b"partial")
+    model = new_vae()
+    with pytest.warns(UserWarning, match="left by a checkpoint write that was interrupted"):
+        model.fit(x, batch_size=32, epochs=1, verbose=0, callbacks=[ResumableCheckpoint(path)])
+    assert not any(p.exists() for p in leftovers)
+    assert all(p.exists() for p in bystanders), "only the temporary files of this checkpoint are removed"
+    assert path.is_file() and remove_leftovers(path) == []
+
+
 def test_backend_modules_share_one_interface():
     for name in ("tensorflow", "jax", "torch"):
         path = os.path.join(os.path.dirname(training.__file__), "backends", f"{name}.py")

@@ -39,7 +39,7 @@ def test_shipped_model_reproduces_the_subset_figures_in_its_card(name, mnist_dir
         if option in argv:
             i = argv.index(option)
             del argv[i : i + 2]
-    measured = cli.main(argv + ["--data-dir", str(mnist_dir)])
+    measured = cli.run(argv + ["--data-dir", str(mnist_dir)])
     # Same weights, same seed, same 1,000 images: what may differ is float rounding between
     # backends (about 1e-6 relative) or, for accuracies, an argmax flip on a near-tie
     # (1/1000 per image), hence 1e-3 relative and 2e-3 absolute.

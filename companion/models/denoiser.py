@@ -18,7 +18,8 @@ import numpy as np
 from keras import layers, ops
 
 from companion.distribute import scale_for_replicas
-from companion.models import _checks
+from companion import validation
+from companion.models import _fit
 
 __all__ = ["Denoiser"]
 
@@ -36,18 +37,18 @@ class Denoiser(keras.Model):
 
     def __init__(self, filters=(32, 64), bottleneck_convs=0, noise_std=0.5, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.filters = tuple(_checks.positive_int("filters", f) for f in filters)
+        self.filters = tuple(validation.positive_int("filters", f) for f in filters)
         if len(self.filters) != 2:
             raise ValueError(f"Expected two `filters`. Received: filters={filters!r}")
-        self.bottleneck_convs = _checks.non_negative("bottleneck_convs", bottleneck_convs, integer=True)
-        self.noise_std = _checks.non_negative("noise_std", noise_std)
-        self.seed = seed
+        self.bottleneck_convs = validation.non_negative("bottleneck_convs", bottleneck_convs, integer=True)
+        self.noise_std = validation.non_negative("noise_std", noise_std)
+        self.seed = validation.seed("seed", seed)
         self.network = self._build_network()
         self.built = True
 
     def _build_network(self):
         f0, f1 = self.filters
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         noisy = layers.GaussianNoise(self.noise_std, seed=self.seed, name="training_noise")(images)
         noisy = layers.ReLU(max_value=1.0, name="clip")(noisy)  # clip to [0, 1]
         c28 = layers.Conv2D(f0, 3, padding="same", activation="relu", name="conv28")(noisy)
@@ -64,7 +65,7 @@ class Denoiser(keras.Model):
 
     def call(self, inputs, training=False):
         # Logits while training (the loss needs them), pixel values in [0, 1] otherwise.
-        logits = self.network(ops.reshape(inputs, (-1, *_checks.IMAGE_SHAPE)), training=training)
+        logits = self.network(ops.reshape(inputs, (-1, *validation.IMAGE_SHAPE)), training=training)
         return logits if training else ops.sigmoid(logits)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -72,7 +73,7 @@ class Denoiser(keras.Model):
         # sigmoid saturates near 0 (a blank image is a cheap first answer), the squared
         # error's gradient vanishes and training stalls there; the cross-entropy's
         # gradient, sigmoid(logit) - x, does not.
-        clean = ops.reshape(x, (-1, *_checks.IMAGE_SHAPE))
+        clean = ops.reshape(x, (-1, *validation.IMAGE_SHAPE))
         if not training:
             y_pred = ops.log(ops.clip(y_pred, 1e-7, 1 - 1e-7) / (1 - ops.clip(y_pred, 1e-7, 1 - 1e-7)))
         per_example = ops.mean(ops.softplus(y_pred) - clean * y_pred, axis=(1, 2, 3))
@@ -83,15 +84,15 @@ class Denoiser(keras.Model):
 
     def denoise(self, noisy, batch_size=1000):
         """Denoised images `(n, 28, 28, 1)` in [0, 1] from noisy ones in [0, 1] (NumPy in, NumPy out)."""
-        noisy = _checks.images("noisy", noisy)
+        noisy = validation.images("noisy", noisy)
         return np.concatenate(
-            [ops.convert_to_numpy(self(ops.convert_to_tensor(noisy[part]))) for part in _checks.batches(len(noisy), batch_size)]
+            [ops.convert_to_numpy(self(ops.convert_to_tensor(noisy[part]))) for part in _fit.chunks(len(noisy), batch_size)]
         )
 
     def fit(self, x=None, y=None, *args, **kwargs):
         if isinstance(x, np.ndarray):
-            _checks.images("x", x)
-        return super().fit(x, y, *args, **_checks.fit_arguments(x, kwargs))
+            validation.images("x", x)
+        return super().fit(x, y, *args, **_fit.fit_arguments(x, kwargs))
 
     def get_config(self):
         config = {**super().get_config(), "filters": list(self.filters), "noise_std": self.noise_std, "seed": self.seed}

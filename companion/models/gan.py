@@ -38,7 +38,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from companion.models import _checks
+from companion import validation
+from companion.models import _fit
 from companion.models._seeded import SeedStateMixin
 from companion.models.gan_parts import DiffAugment, SpectralConv2D, SpectralDense
 
@@ -169,21 +170,19 @@ class GAN(SeedStateMixin, keras.Model):
 
     conditional = False
     n_critic = 1  # discriminator steps per generator step (WGANGP sets its own)
-    data_shape = _checks.IMAGE_SHAPE  # what one example looks like; images unless a subclass says otherwise
+    data_shape = validation.IMAGE_SHAPE  # what one example looks like; images unless a subclass says otherwise
     gan_losses = tuple(LOSSES)  # the values `gan_loss` may take
 
     def __init__(self, latent_dim=100, num_classes=10, seed=None, gan_loss=None, r1_weight=0.0, ema_decay=None, augment=(), **kwargs):
         super().__init__(**kwargs)
-        self.latent_dim = _checks.positive_int("latent_dim", latent_dim)
-        self.num_classes = _checks.positive_int("num_classes", num_classes)
+        self.latent_dim = validation.positive_int("latent_dim", latent_dim)
+        self.num_classes = validation.positive_int("num_classes", num_classes)
         self.gan_loss = self.gan_losses[0] if gan_loss is None else gan_loss
         if self.gan_loss not in self.gan_losses:
             raise ValueError(f"Expected `gan_loss` among {', '.join(self.gan_losses)}. Received: gan_loss={gan_loss!r}")
-        self.r1_weight = _checks.non_negative("r1_weight", r1_weight)
-        if ema_decay is not None and not (isinstance(ema_decay, (int, float)) and 0.0 < ema_decay < 1.0):
-            raise ValueError(f"Expected `ema_decay` in (0, 1), or None. Received: ema_decay={ema_decay!r}")
-        self.ema_decay = None if ema_decay is None else float(ema_decay)
-        self.seed = seed
+        self.r1_weight = validation.non_negative("r1_weight", r1_weight)
+        self.ema_decay = None if ema_decay is None else validation.number("ema_decay", ema_decay, 0, 1, low_open=True, high_open=True)
+        self.seed = validation.seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.augment = tuple([augment] if isinstance(augment, str) else augment)
         self.augmentation = DiffAugment(self.augment, self.seed_generator) if self.augment else None
@@ -298,8 +297,8 @@ class GAN(SeedStateMixin, keras.Model):
         for name, optimizer, rate in (("d", d_optimizer, d_learning_rate), ("g", g_optimizer, g_learning_rate)):
             if rate is not None and optimizer is not None:
                 raise ValueError(f"Give `{name}_optimizer` or `{name}_learning_rate`, not both. Received: both")
-            if rate is not None and not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0):
-                raise ValueError(f"Expected `{name}_learning_rate` to be a positive number. Received: {name}_learning_rate={rate!r}")
+            if rate is not None:
+                validation.number(f"{name}_learning_rate", rate, low=0, low_open=True)
         d_optimizer = keras.optimizers.get(d_optimizer or self.default_optimizer(d_learning_rate))
         g_optimizer = keras.optimizers.get(g_optimizer or self.default_optimizer(g_learning_rate))
         d_optimizer.build(self.discriminator.trainable_variables)
@@ -435,17 +434,17 @@ class GAN(SeedStateMixin, keras.Model):
 
     def generate(self, n, labels=None, seed=None, batch_size=1000):
         """Draws `n` images in [0, 1], `(n, 28, 28, 1)`, as a NumPy array."""
-        n = _checks.positive_int("n", n)
-        labels = _checks.labels_for(self, labels, n)
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+        n = validation.positive_int("n", n)
+        labels = validation.labels_for(self, labels, n)
+        z = np.random.default_rng(validation.seed("seed", seed)).standard_normal((n, self.latent_dim)).astype("float32")
         return self.generate_from(z, labels, batch_size=batch_size)
 
     def generate_from(self, z, labels=None, batch_size=1000):
         """G(z) for given latents, as a NumPy array."""
-        z = _checks.latents("z", z, self.latent_dim)
-        labels = _checks.labels_for(self, labels, len(z), per="latent")
+        z = validation.latents("z", z, self.latent_dim)
+        labels = validation.labels_for(self, labels, len(z), per="latent")
         parts = []
-        for part in _checks.batches(len(z), batch_size):
+        for part in _fit.chunks(len(z), batch_size):
             y = None if labels is None else ops.convert_to_tensor(labels[part])
             parts.append(ops.convert_to_numpy(self.generate_images(ops.convert_to_tensor(z[part]), y)))
         return np.concatenate(parts)
@@ -453,7 +452,7 @@ class GAN(SeedStateMixin, keras.Model):
     def discriminator_probability(self, images, labels=None):
         """D(x) = sigmoid(logit) for images in [0, 1] (for WGAN-GP: the raw critic score)."""
         images = self._check_data("images", images)
-        labels = _checks.labels_for(self, labels, len(images))
+        labels = validation.labels_for(self, labels, len(images))
         if labels is not None:
             labels = ops.convert_to_tensor(labels)
         return ops.convert_to_numpy(self.scores(self.discriminate(ops.convert_to_tensor(images), labels)))
@@ -463,8 +462,8 @@ class GAN(SeedStateMixin, keras.Model):
         return ops.sigmoid(logits)
 
     def _check_data(self, name, x):
-        if self.data_shape == _checks.IMAGE_SHAPE:
-            return _checks.images(name, x)
+        if self.data_shape == validation.IMAGE_SHAPE:
+            return validation.images(name, x)
         x = np.asarray(x, dtype="float32")
         if x.shape[1:] != tuple(self.data_shape):
             raise ValueError(f"Expected `{name}` of shape (n, {', '.join(map(str, self.data_shape))}). Received: {name}.shape={x.shape}")
@@ -474,8 +473,8 @@ class GAN(SeedStateMixin, keras.Model):
         if isinstance(x, np.ndarray):
             images = self._check_data("x", x)
             if self.conditional:
-                _checks.labels("y", y, self.num_classes, n=len(images))
-        return super().fit(x, y, *args, **_checks.fit_arguments(x, kwargs))
+                validation.labels("y", y, self.num_classes, n=len(images))
+        return super().fit(x, y, *args, **_fit.fit_arguments(x, kwargs))
 
     def get_config(self):
         config = super().get_config()
@@ -514,8 +513,8 @@ class MLPGAN(GAN):
     SOURCE_SIZES = {"generator_units": (32, 64), "discriminator_units": (64, 32)}
 
     def __init__(self, latent_dim=100, generator_units=(32, 64), discriminator_units=(64, 32), spectral_norm=False, **kwargs):
-        self.generator_units = tuple(_checks.positive_int("generator_units", u) for u in generator_units)
-        self.discriminator_units = tuple(_checks.positive_int("discriminator_units", u) for u in discriminator_units)
+        self.generator_units = tuple(validation.positive_int("generator_units", u) for u in generator_units)
+        self.discriminator_units = tuple(validation.positive_int("discriminator_units", u) for u in discriminator_units)
         self.spectral_norm = _spectral_norm_flag(spectral_norm)
         super().__init__(latent_dim=latent_dim, **kwargs)
 
@@ -524,12 +523,12 @@ class MLPGAN(GAN):
         h = z
         for units in self.generator_units:
             h = layers.Dense(units, activation="relu")(h)
-        images = layers.Reshape(_checks.IMAGE_SHAPE)(layers.Dense(_checks.IMAGE_PIXELS, activation="sigmoid")(h))
+        images = layers.Reshape(validation.IMAGE_SHAPE)(layers.Dense(validation.IMAGE_PIXELS, activation="sigmoid")(h))
         return keras.Model(z, images, name="generator")
 
     def build_discriminator(self):
         dense = SpectralDense if self.spectral_norm else layers.Dense
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         h = layers.Flatten()(images)
         for units in self.discriminator_units:
             h = dense(units, activation="relu")(h)
@@ -607,7 +606,7 @@ class DCGAN(GAN):
 
     @staticmethod
     def _two_filters(name, filters):
-        values = tuple(_checks.positive_int(name, f) for f in filters)
+        values = tuple(validation.positive_int(name, f) for f in filters)
         if len(values) != 2:
             raise ValueError(f"Expected two `{name}`. Received: {name}={filters!r}")
         return values
@@ -620,7 +619,7 @@ class DCGAN(GAN):
         return (SpectralDense if self.spectral_norm else layers.Dense)(units, name=name)
 
     def build_discriminator(self):
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         h = _dcgan_discriminator_body(images, self.d_filters, self.spectral_norm)
         return keras.Model(images, self._logit_layer()(h), name="discriminator")
 
@@ -669,14 +668,14 @@ class InfoGAN(DCGAN):
     """
 
     def __init__(self, latent_dim=64, code_classes=10, info_weight=1.0, **kwargs):
-        self.code_classes = _checks.positive_int("code_classes", code_classes)
-        self.info_weight = _checks.non_negative("info_weight", info_weight)
+        self.code_classes = validation.positive_int("code_classes", code_classes)
+        self.info_weight = validation.non_negative("info_weight", info_weight)
         if not self.code_classes < latent_dim:
             raise ValueError(f"Expected `code_classes` < latent_dim = {latent_dim}. Received: code_classes={code_classes}")
         super().__init__(latent_dim=latent_dim, **kwargs)
 
     def build_discriminator(self):
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         h = _dcgan_discriminator_body(images, self.d_filters, self.spectral_norm)
         heads = [self._logit_layer()(h), layers.Dense(self.code_classes, name="code_logits")(h)]
         return keras.Model(images, heads, name="discriminator")
@@ -728,17 +727,17 @@ class InfoGAN(DCGAN):
         """`n` latents as `generate` draws them, `(n, latent_dim)` float32, for
         `generate_from` (e.g. to interpolate between two): z ~ N(0, I), and a one-hot code
         in the last `code_classes` entries (drawn by `draw_codes`, or the given `codes`)."""
-        n = _checks.positive_int("n", n)
-        rng = np.random.default_rng(seed)
+        n = validation.positive_int("n", n)
+        rng = np.random.default_rng(validation.seed("seed", seed))
         z = rng.standard_normal((n, self.latent_dim)).astype("float32")
-        codes = self.draw_codes(n, rng) if codes is None else _checks.labels("codes", codes, self.code_classes, n=n)
+        codes = self.draw_codes(n, rng) if codes is None else validation.labels("codes", codes, self.code_classes, n=n)
         z[:, self.latent_dim - self.code_classes :] = np.eye(self.code_classes, dtype="float32")[codes]
         return z
 
     def generate(self, n, labels=None, seed=None, batch_size=1000, codes=None):
         """Draws `n` images in [0, 1] from `sample_latents(n, seed, codes)`."""
-        n = _checks.positive_int("n", n)
-        _checks.labels_for(self, labels, n)  # an unconditional model: refuses labels
+        n = validation.positive_int("n", n)
+        validation.labels_for(self, labels, n)  # an unconditional model: refuses labels
         return self.generate_from(self.sample_latents(n, seed, codes), batch_size=batch_size)
 
     def get_config(self):
@@ -777,17 +776,17 @@ class ClusterGAN(InfoGAN):
     """
 
     def __init__(self, latent_dim=64, clusters=10, cluster_components=50, class_weight=1.0, **kwargs):
-        self.clusters = _checks.positive_int("clusters", clusters)
-        self.cluster_components = _checks.positive_int("cluster_components", cluster_components)
-        if not self.cluster_components <= _checks.IMAGE_PIXELS:
-            raise ValueError(f"Expected `cluster_components` <= {_checks.IMAGE_PIXELS}. Received: cluster_components={cluster_components}")
+        self.clusters = validation.positive_int("clusters", clusters)
+        self.cluster_components = validation.positive_int("cluster_components", cluster_components)
+        if not self.cluster_components <= validation.IMAGE_PIXELS:
+            raise ValueError(f"Expected `cluster_components` <= {validation.IMAGE_PIXELS}. Received: cluster_components={cluster_components}")
         kwargs.pop("code_classes", None)
         kwargs.pop("info_weight", None)
         super().__init__(latent_dim=latent_dim, code_classes=self.clusters, info_weight=class_weight, **kwargs)
         self.class_weight = self.info_weight
         weight = lambda name, shape: self.add_weight(name=name, shape=shape, initializer="zeros", trainable=False)
-        self.cluster_mean = weight("cluster_mean", (_checks.IMAGE_PIXELS,))
-        self.cluster_projection = weight("cluster_projection", (_checks.IMAGE_PIXELS, self.cluster_components))
+        self.cluster_mean = weight("cluster_mean", (validation.IMAGE_PIXELS,))
+        self.cluster_projection = weight("cluster_projection", (validation.IMAGE_PIXELS, self.cluster_components))
         self.cluster_centres = weight("cluster_centres", (self.clusters, self.cluster_components))
         self.cluster_shares = weight("cluster_shares", (self.clusters,))
 
@@ -800,7 +799,7 @@ class ClusterGAN(InfoGAN):
         of the images, k-means on their codes; returns the cluster of each image."""
         from companion.pca import PCA, kmeans
 
-        images = _checks.images("images", images)
+        images = validation.images("images", images)
         if len(images) < max(self.clusters, self.cluster_components):
             raise ValueError(
                 f"Expected at least {max(self.clusters, self.cluster_components)} images to find {self.clusters} clusters "
@@ -819,7 +818,7 @@ class ClusterGAN(InfoGAN):
 
     def clusters_of(self, images):
         """The cluster (int32) of each image: its nearest centre in the components' space."""
-        flat = ops.reshape(ops.cast(images, "float32"), (-1, _checks.IMAGE_PIXELS))
+        flat = ops.reshape(ops.cast(images, "float32"), (-1, validation.IMAGE_PIXELS))
         codes = ops.matmul(flat - self.cluster_mean, self.cluster_projection)
         distances = (
             ops.sum(ops.square(codes), axis=1, keepdims=True)
@@ -834,7 +833,7 @@ class ClusterGAN(InfoGAN):
         return images, self.clusters_of(images)
 
     def build_discriminator(self):
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         h = _dcgan_discriminator_body(images, self.d_filters, self.spectral_norm)
         heads = [self._logit_layer()(h), self._logit_layer(self.clusters + 1, name="class_logits")(h)]
         return keras.Model(images, heads, name="discriminator")
@@ -883,7 +882,7 @@ class ClusterGAN(InfoGAN):
                     "ClusterGAN finds its clusters before training: call `fit_clusters(images)` first, or pass "
                     f"`x` as an array or MNISTBatches. Received: x of type {type(x).__name__}"
                 )
-            self.fit_clusters(images.reshape(len(images), *_checks.IMAGE_SHAPE))
+            self.fit_clusters(images.reshape(len(images), *validation.IMAGE_SHAPE))
         return super().fit(x, y, *args, **kwargs)
 
     def get_config(self):
@@ -910,9 +909,9 @@ class ConditionalGAN(DCGAN):
         return keras.Model([z, one_hot], _dcgan_generator_body(h, self.filters, self.upsampling), name="generator")
 
     def build_discriminator(self):
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         one_hot = keras.Input((self.num_classes,), name="one_hot")
-        label_map = layers.Reshape(_checks.IMAGE_SHAPE)(layers.Dense(_checks.IMAGE_PIXELS, name="label_map")(one_hot))
+        label_map = layers.Reshape(validation.IMAGE_SHAPE)(layers.Dense(validation.IMAGE_PIXELS, name="label_map")(one_hot))
         h = _dcgan_discriminator_body(layers.Concatenate()([images, label_map]), self.d_filters, self.spectral_norm)
         return keras.Model([images, one_hot], self._logit_layer()(h), name="discriminator")
 
@@ -942,11 +941,11 @@ class ACGAN(ConditionalGAN):
     """
 
     def __init__(self, latent_dim=64, class_weight=1.0, **kwargs):
-        self.class_weight = _checks.non_negative("class_weight", class_weight)
+        self.class_weight = validation.non_negative("class_weight", class_weight)
         super().__init__(latent_dim=latent_dim, **kwargs)
 
     def build_discriminator(self):
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         h = _dcgan_discriminator_body(images, self.d_filters, self.spectral_norm)
         heads = [self._logit_layer()(h), self._logit_layer(self.num_classes + 1, name="class_logits")(h)]
         return keras.Model(images, heads, name="discriminator")
@@ -982,7 +981,7 @@ class ACGAN(ConditionalGAN):
         last column is the probability that the image was generated."""
         images = self._check_data("images", images)
         parts = []
-        for part in _checks.batches(len(images), batch_size):
+        for part in _fit.chunks(len(images), batch_size):
             class_logits = self.discriminate_with_classes(ops.convert_to_tensor(images[part]))[1]
             parts.append(ops.convert_to_numpy(ops.softmax(class_logits, axis=-1)))
         return np.concatenate(parts)
@@ -1004,8 +1003,8 @@ class WGANGP(DCGAN):
     gan_losses = ("wasserstein",)
 
     def __init__(self, latent_dim=64, n_critic=5, gp_weight=10.0, **kwargs):
-        self.n_critic = _checks.positive_int("n_critic", n_critic)
-        self.gp_weight = _checks.non_negative("gp_weight", gp_weight)
+        self.n_critic = validation.positive_int("n_critic", n_critic)
+        self.gp_weight = validation.non_negative("gp_weight", gp_weight)
         super().__init__(latent_dim=latent_dim, **kwargs)
 
     def default_optimizer(self, learning_rate=None):

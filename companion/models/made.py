@@ -18,7 +18,7 @@ import numpy as np
 from keras import layers, ops
 from scipy.special import expit
 
-from companion.models import _checks
+from companion import validation
 
 __all__ = ["MADE", "made_masks"]
 
@@ -31,13 +31,13 @@ def made_masks(input_dim, hidden_units):
         `(hidden_units[-1], input_dim)` output mask and the `(input_dim, input_dim)` mask of
         the direct input-to-output connections (strictly lower triangular).
     """
-    input_dim = _checks.positive_int("input_dim", input_dim)
+    input_dim = validation.positive_int("input_dim", input_dim)
     if input_dim < 2:
         raise ValueError(f"Expected `input_dim` >= 2 (one variable has nothing to condition on). Received: {input_dim}")
     previous = np.arange(1, input_dim + 1)
     hidden = []
     for units in hidden_units:
-        units = _checks.positive_int("hidden_units", units)
+        units = validation.positive_int("hidden_units", units)
         # Degrees spread evenly over 1..D-1, so that every input is seen by some unit.
         degrees = 1 + (np.arange(units) * (input_dim - 1)) // units
         hidden.append((previous[:, None] <= degrees[None, :]).astype("float32"))
@@ -67,7 +67,7 @@ class MADE(layers.Layer):
 
     def __init__(self, hidden_units=(500,), activation="relu", direct=True, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
+        self.hidden_units = tuple(validation.positive_int("hidden_units", u) for u in hidden_units)
         self.activation = keras.activations.get(activation)
         self.direct = bool(direct)
 

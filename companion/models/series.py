@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from companion.models import _checks
+from companion import validation
 from companion.models._seeded import SeedStateMixin
 from companion.models.vae import gaussian_kl
 
@@ -53,10 +53,10 @@ class SeriesVAE(SeedStateMixin, keras.Model):
 
     def __init__(self, length=64, latent_dim=4, hidden_units=(128, 64), seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.length = _checks.positive_int("length", length)
-        self.latent_dim = _checks.positive_int("latent_dim", latent_dim)
-        self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
-        self.seed = seed
+        self.length = validation.positive_int("length", length)
+        self.latent_dim = validation.positive_int("latent_dim", latent_dim)
+        self.hidden_units = tuple(validation.positive_int("hidden_units", u) for u in hidden_units)
+        self.seed = validation.seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.encoder = keras.Sequential(
             [keras.Input((self.length,))]
@@ -109,7 +109,7 @@ class SeriesVAE(SeedStateMixin, keras.Model):
 
     def decode(self, z):
         """The mean series mu(z), `(n, length)`."""
-        z = _checks.latents("z", z, self.latent_dim)
+        z = validation.latents("z", z, self.latent_dim)
         return ops.convert_to_numpy(self.decoder(ops.convert_to_tensor(z)))
 
     def reconstruct(self, x):
@@ -117,8 +117,8 @@ class SeriesVAE(SeedStateMixin, keras.Model):
 
     def generate(self, n, seed=None, noise=True):
         """`n` series: z ~ N(0, I), then mu(z), plus N(0, sigma^2) noise unless `noise=False`."""
-        n = _checks.positive_int("n", n)
-        rng = np.random.default_rng(seed)
+        n = validation.positive_int("n", n)
+        rng = np.random.default_rng(validation.seed("seed", seed))
         series = self.decode(rng.standard_normal((n, self.latent_dim)).astype("float32"))
         if noise:
             series = series + self.sigma * rng.standard_normal(series.shape).astype("float32")
@@ -132,7 +132,7 @@ class SeriesVAE(SeedStateMixin, keras.Model):
         """-ELBO per series, in nats, with one sample of z per series drawn from `seed`."""
         x = ops.convert_to_tensor(self._series(x))
         mean, logvar = self._encode(x)
-        eps = ops.convert_to_tensor(np.random.default_rng(seed).standard_normal(ops.shape(mean)).astype("float32"))
+        eps = ops.convert_to_tensor(np.random.default_rng(validation.seed("seed", seed)).standard_normal(ops.shape(mean)).astype("float32"))
         nll = gaussian_nll(x, self.decoder(mean + ops.exp(0.5 * logvar) * eps), self.log_sigma)
         return ops.convert_to_numpy(nll + gaussian_kl(mean, logvar))
 

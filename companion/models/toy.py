@@ -11,8 +11,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from companion import validation
 from companion.distribute import scale_for_replicas
-from companion.models import _checks
+from companion.models import _fit
 from companion.models.gan import GAN
 
 __all__ = ["Autoencoder", "VectorGAN"]
@@ -31,8 +32,8 @@ class VectorGAN(GAN):
     """
 
     def __init__(self, data_dim=2, latent_dim=2, hidden_units=(128, 128), **kwargs):
-        self.data_dim = _checks.positive_int("data_dim", data_dim)
-        self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
+        self.data_dim = validation.positive_int("data_dim", data_dim)
+        self.hidden_units = tuple(validation.positive_int("hidden_units", u) for u in hidden_units)
         self.data_shape = (self.data_dim,)
         super().__init__(latent_dim=latent_dim, **kwargs)
 
@@ -71,9 +72,9 @@ class Autoencoder(keras.Model):
 
     def __init__(self, latent_dim=2, hidden_units=(256, 64), **kwargs):
         super().__init__(**kwargs)
-        self.latent_dim = _checks.positive_int("latent_dim", latent_dim)
-        self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        self.latent_dim = validation.positive_int("latent_dim", latent_dim)
+        self.hidden_units = tuple(validation.positive_int("hidden_units", u) for u in hidden_units)
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         h = layers.Flatten()(images)
         for i, units in enumerate(self.hidden_units):
             h = layers.Dense(units, activation="relu", name=f"encoder_dense_{i}")(h)
@@ -82,15 +83,15 @@ class Autoencoder(keras.Model):
         h = code
         for i, units in enumerate(self.hidden_units[::-1]):
             h = layers.Dense(units, activation="relu", name=f"decoder_dense_{i}")(h)
-        pixels = layers.Dense(_checks.IMAGE_PIXELS, activation="sigmoid", name="pixels")(h)
-        self.decoder = keras.Model(code, layers.Reshape(_checks.IMAGE_SHAPE)(pixels), name="decoder")
+        pixels = layers.Dense(validation.IMAGE_PIXELS, activation="sigmoid", name="pixels")(h)
+        self.decoder = keras.Model(code, layers.Reshape(validation.IMAGE_SHAPE)(pixels), name="decoder")
         self.built = True
 
     def call(self, inputs, training=False):
-        return self.decoder(self.encoder(ops.reshape(inputs, (-1, *_checks.IMAGE_SHAPE)), training=training), training=training)
+        return self.decoder(self.encoder(ops.reshape(inputs, (-1, *validation.IMAGE_SHAPE)), training=training), training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        per_example = ops.mean(ops.square(y_pred - ops.reshape(x, (-1, *_checks.IMAGE_SHAPE))), axis=(1, 2, 3))
+        per_example = ops.mean(ops.square(y_pred - ops.reshape(x, (-1, *validation.IMAGE_SHAPE))), axis=(1, 2, 3))
         if sample_weight is None:
             return scale_for_replicas(ops.mean(per_example))
         sample_weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
@@ -98,24 +99,24 @@ class Autoencoder(keras.Model):
 
     def _run(self, network, x, batch_size=1000):
         return np.concatenate(
-            [ops.convert_to_numpy(network(ops.convert_to_tensor(x[part]))) for part in _checks.batches(len(x), batch_size)]
+            [ops.convert_to_numpy(network(ops.convert_to_tensor(x[part]))) for part in _fit.chunks(len(x), batch_size)]
         )
 
     def encode(self, x):
         """Codes `(n, latent_dim)` of images in [0, 1]."""
-        return self._run(self.encoder, _checks.images("x", x))
+        return self._run(self.encoder, validation.images("x", x))
 
     def decode(self, codes):
         """Images `(n, 28, 28, 1)` in [0, 1] from codes."""
-        return self._run(self.decoder, _checks.latents("codes", codes, self.latent_dim))
+        return self._run(self.decoder, validation.latents("codes", codes, self.latent_dim))
 
     def reconstruct(self, x):
         return self.decode(self.encode(x))
 
     def fit(self, x=None, y=None, *args, **kwargs):
         if isinstance(x, np.ndarray):
-            _checks.images("x", x)
-        return super().fit(x, y, *args, **_checks.fit_arguments(x, kwargs))
+            validation.images("x", x)
+        return super().fit(x, y, *args, **_fit.fit_arguments(x, kwargs))
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "hidden_units": list(self.hidden_units)}

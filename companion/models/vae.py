@@ -25,7 +25,8 @@ import numpy as np
 from keras import layers, ops
 
 from companion.distribute import scale_for_replicas
-from companion.models import _checks
+from companion import validation
+from companion.models import _fit
 from companion.models._seeded import SeedStateMixin
 
 __all__ = ["VAE", "MLPVAE", "ConvVAE", "ConditionalVAE", "bernoulli_nll", "gaussian_kl", "gaussian_kl_per_dimension"]
@@ -73,12 +74,12 @@ class VAE(SeedStateMixin, keras.Model):
 
     def __init__(self, latent_dim=2, beta=1.0, kl_warmup_steps=0, free_bits=0.0, num_classes=10, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.latent_dim = _checks.positive_int("latent_dim", latent_dim)
-        self.beta = _checks.non_negative("beta", beta)
-        self.kl_warmup_steps = _checks.non_negative("kl_warmup_steps", kl_warmup_steps, integer=True)
-        self.free_bits = _checks.non_negative("free_bits", free_bits)
-        self.num_classes = _checks.positive_int("num_classes", num_classes)
-        self.seed = seed
+        self.latent_dim = validation.positive_int("latent_dim", latent_dim)
+        self.beta = validation.non_negative("beta", beta)
+        self.kl_warmup_steps = validation.non_negative("kl_warmup_steps", kl_warmup_steps, integer=True)
+        self.free_bits = validation.non_negative("free_bits", free_bits)
+        self.num_classes = validation.positive_int("num_classes", num_classes)
+        self.seed = validation.seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.encoder = self.build_encoder()
         self.decoder = self.build_decoder()
@@ -112,10 +113,10 @@ class VAE(SeedStateMixin, keras.Model):
                     f"Received: {type(inputs).__name__}"
                 )
             images, labels = inputs
-            return ops.reshape(images, (-1, *_checks.IMAGE_SHAPE)), labels
+            return ops.reshape(images, (-1, *validation.IMAGE_SHAPE)), labels
         if isinstance(inputs, (tuple, list)):
             raise ValueError(f"{type(self).__name__} takes images alone as its input, without labels")
-        return ops.reshape(inputs, (-1, *_checks.IMAGE_SHAPE)), None
+        return ops.reshape(inputs, (-1, *validation.IMAGE_SHAPE)), None
 
     def _encode(self, images, labels):
         h = self.encoder([images, self._one_hot(labels)] if self.conditional else images)
@@ -177,12 +178,12 @@ class VAE(SeedStateMixin, keras.Model):
     # ------------------------------------------------------------------ public methods (NumPy in, NumPy out)
 
     def _inputs(self, x, labels):
-        x = _checks.images("x", x)
-        return x, _checks.labels_for(self, labels, len(x))
+        x = validation.images("x", x)
+        return x, validation.labels_for(self, labels, len(x))
 
     def _batched(self, function, n, *arrays, batch_size=1000):
         parts = []
-        for part in _checks.batches(n, batch_size):
+        for part in _fit.chunks(n, batch_size):
             parts.append(function(*[None if a is None else a[part] for a in arrays]))
         if isinstance(parts[0], tuple):
             return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
@@ -201,13 +202,13 @@ class VAE(SeedStateMixin, keras.Model):
     def sample_posterior(self, x, labels=None, seed=None):
         """Draws one z ~ q(z | x) per image."""
         mean, logvar = self.encode(x, labels)
-        noise = np.random.default_rng(seed).standard_normal(mean.shape).astype("float32")
+        noise = np.random.default_rng(validation.seed("seed", seed)).standard_normal(mean.shape).astype("float32")
         return mean + np.exp(0.5 * logvar) * noise
 
     def decode(self, z, labels=None, return_logits=False, batch_size=1000):
         """Decodes latents into pixel probabilities (or logits), `(n, 28, 28, 1)`."""
-        z = _checks.latents("z", z, self.latent_dim)
-        labels = _checks.labels_for(self, labels, len(z), per="latent")
+        z = validation.latents("z", z, self.latent_dim)
+        labels = validation.labels_for(self, labels, len(z), per="latent")
 
         def run(zb, yb):
             logits = self._decode(ops.convert_to_tensor(zb), None if yb is None else ops.convert_to_tensor(yb))
@@ -217,11 +218,11 @@ class VAE(SeedStateMixin, keras.Model):
 
     def log_likelihood(self, x, z, labels=None, batch_size=1000):
         """log p(x | z) per image, in nats: `x` images `(n, 28, 28, 1)` (or `(n, 784)`), `z` `(n, latent_dim)`."""
-        x = np.asarray(x, np.float32).reshape(-1, *_checks.IMAGE_SHAPE)
-        z = _checks.latents("z", z, self.latent_dim)
+        x = validation.images("x", x)
+        z = validation.latents("z", z, self.latent_dim)
         if len(z) != len(x):
             raise ValueError(f"Expected one latent per image: `z` of shape ({len(x)}, {self.latent_dim}). Received: z.shape={z.shape}")
-        labels = _checks.labels_for(self, labels, len(z), per="latent")
+        labels = validation.labels_for(self, labels, len(z), per="latent")
 
         def run(xb, zb, yb):
             xb = ops.convert_to_tensor(xb)
@@ -237,8 +238,8 @@ class VAE(SeedStateMixin, keras.Model):
 
     def generate(self, n, labels=None, seed=None):
         """Draws `n` images from the model: z ~ N(0, I), then the decoder's probabilities."""
-        n = _checks.positive_int("n", n)
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+        n = validation.positive_int("n", n)
+        z = np.random.default_rng(validation.seed("seed", seed)).standard_normal((n, self.latent_dim)).astype("float32")
         return self.decode(z, labels)
 
     def elbo_terms(self, x, labels=None, noise=None, seed=None):
@@ -256,8 +257,8 @@ class VAE(SeedStateMixin, keras.Model):
         """
         x, labels = self._inputs(x, labels)
         if noise is None:
-            noise = np.random.default_rng(seed).standard_normal((len(x), self.latent_dim))
-        noise = _checks.latents("noise", noise, self.latent_dim)
+            noise = np.random.default_rng(validation.seed("seed", seed)).standard_normal((len(x), self.latent_dim))
+        noise = validation.latents("noise", noise, self.latent_dim)
         if len(noise) != len(x):
             raise ValueError(f"Expected `noise` of shape ({len(x)}, {self.latent_dim}). Received: noise.shape={noise.shape}")
 
@@ -273,8 +274,8 @@ class VAE(SeedStateMixin, keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         if isinstance(x, np.ndarray):
-            _checks.images("x", x)
-        return super().fit(x, y, *args, **_checks.fit_arguments(x, kwargs))
+            validation.images("x", x)
+        return super().fit(x, y, *args, **_fit.fit_arguments(x, kwargs))
 
     def get_config(self):
         config = super().get_config()
@@ -312,14 +313,14 @@ class MLPVAE(VAE):
     """
 
     def __init__(self, latent_dim=2, hidden_units=(64, 32), dropout=0.0, **kwargs):
-        self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
-        self.dropout = _checks.non_negative("dropout", dropout)
+        self.hidden_units = tuple(validation.positive_int("hidden_units", u) for u in hidden_units)
+        self.dropout = validation.non_negative("dropout", dropout)
         if self.dropout >= 1.0:
             raise ValueError(f"Expected `dropout` in [0, 1). Received: dropout={dropout!r}")
         super().__init__(latent_dim=latent_dim, **kwargs)
 
     def build_encoder(self):
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         h = layers.Flatten()(images)
         for layer in _mlp(self.hidden_units, "encoder", getattr(self, "dropout", 0.0)):
             h = layer(h)
@@ -330,7 +331,7 @@ class MLPVAE(VAE):
         h = z
         for layer in _mlp(self.hidden_units[::-1], "decoder", self.dropout):
             h = layer(h)
-        logits = layers.Reshape(_checks.IMAGE_SHAPE)(layers.Dense(_checks.IMAGE_PIXELS, name="logits")(h))
+        logits = layers.Reshape(validation.IMAGE_SHAPE)(layers.Dense(validation.IMAGE_PIXELS, name="logits")(h))
         return keras.Model(z, logits, name="decoder")
 
     def get_config(self):
@@ -350,14 +351,14 @@ class ConvVAE(VAE):
     """
 
     def __init__(self, latent_dim=32, filters=(32, 64), dense_units=256, **kwargs):
-        self.filters = tuple(_checks.positive_int("filters", f) for f in filters)
+        self.filters = tuple(validation.positive_int("filters", f) for f in filters)
         if len(self.filters) != 2:
             raise ValueError(f"Expected two `filters`, one per stride-2 stage. Received: filters={filters!r}")
-        self.dense_units = _checks.positive_int("dense_units", dense_units)
+        self.dense_units = validation.positive_int("dense_units", dense_units)
         super().__init__(latent_dim=latent_dim, **kwargs)
 
     def build_encoder(self):
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         h = images
         for i, f in enumerate(self.filters):
             h = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}")(h)
@@ -389,11 +390,11 @@ class ConditionalVAE(VAE):
     conditional = True
 
     def __init__(self, latent_dim=16, hidden_units=(512, 256), **kwargs):
-        self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
+        self.hidden_units = tuple(validation.positive_int("hidden_units", u) for u in hidden_units)
         super().__init__(latent_dim=latent_dim, **kwargs)
 
     def build_encoder(self):
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         one_hot = keras.Input((self.num_classes,), name="one_hot")
         h = layers.Concatenate()([layers.Flatten()(images), one_hot])
         for layer in _mlp(self.hidden_units, "encoder"):
@@ -406,13 +407,13 @@ class ConditionalVAE(VAE):
         h = layers.Concatenate()([z, one_hot])
         for layer in _mlp(self.hidden_units[::-1], "decoder"):
             h = layer(h)
-        logits = layers.Reshape(_checks.IMAGE_SHAPE)(layers.Dense(_checks.IMAGE_PIXELS, name="logits")(h))
+        logits = layers.Reshape(validation.IMAGE_SHAPE)(layers.Dense(validation.IMAGE_PIXELS, name="logits")(h))
         return keras.Model([z, one_hot], logits, name="decoder")
 
     def fit(self, x=None, y=None, *args, **kwargs):
         if isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[0], np.ndarray):
-            images = _checks.images("x[0]", x[0])
-            _checks.labels("x[1]", x[1], self.num_classes, n=len(images))
+            images = validation.images("x[0]", x[0])
+            validation.labels("x[1]", x[1], self.num_classes, n=len(images))
             x = (images, x[1])
         return super().fit(x, y, *args, **kwargs)
 
@@ -437,8 +438,8 @@ class ARVAE(VAE):
     """
 
     def __init__(self, latent_dim=32, hidden_units=(256, 256), made_units=(500,), direct=True, **kwargs):
-        self.hidden_units = tuple(_checks.positive_int("hidden_units", u) for u in hidden_units)
-        self.made_units = tuple(_checks.positive_int("made_units", u) for u in made_units)
+        self.hidden_units = tuple(validation.positive_int("hidden_units", u) for u in hidden_units)
+        self.made_units = tuple(validation.positive_int("made_units", u) for u in made_units)
         self.direct = bool(direct)
         super().__init__(latent_dim=latent_dim, **kwargs)
 
@@ -448,12 +449,12 @@ class ARVAE(VAE):
         from companion.models.made import MADE
 
         z = keras.Input((self.latent_dim,), name="z")
-        images = keras.Input(_checks.IMAGE_SHAPE, name="images")
+        images = keras.Input(validation.IMAGE_SHAPE, name="images")
         context = z
         for layer in _mlp(self.hidden_units[::-1], "context"):
             context = layer(context)
         logits = MADE(self.made_units, direct=self.direct, name="made")([layers.Flatten()(images), context])
-        return keras.Model([z, images], layers.Reshape(_checks.IMAGE_SHAPE)(logits), name="decoder")
+        return keras.Model([z, images], layers.Reshape(validation.IMAGE_SHAPE)(logits), name="decoder")
 
     def _decode(self, z, labels):
         raise TypeError("ARVAE's decoder also needs the pixels drawn so far: use `decode` to sample")
@@ -464,9 +465,9 @@ class ARVAE(VAE):
     def decode(self, z, labels=None, return_logits=False, batch_size=1000, seed=None):
         """Draws images pixel by pixel given latents; returns, for each pixel, the
         probability (or logit) of a 1 given z and the pixels drawn before it, `(n, 28, 28, 1)`."""
-        z = _checks.latents("z", z, self.latent_dim)
-        _checks.labels_for(self, labels, len(z), per="latent")
-        rng = np.random.default_rng(seed)
+        z = validation.latents("z", z, self.latent_dim)
+        validation.labels_for(self, labels, len(z), per="latent")
+        rng = np.random.default_rng(validation.seed("seed", seed))
 
         made = self.decoder.get_layer("made")
 
@@ -475,14 +476,14 @@ class ARVAE(VAE):
             for i in range(len(self.hidden_units)):
                 context = self.decoder.get_layer(f"context_dense_{i}")(context)
             out = made.sample(ops.convert_to_numpy(context), rng, return_logits=return_logits)
-            return out.reshape(-1, *_checks.IMAGE_SHAPE)
+            return out.reshape(-1, *validation.IMAGE_SHAPE)
 
         return self._batched(run, len(z), z, batch_size=batch_size)
 
     def generate(self, n, labels=None, seed=None):
         """Draws `n` images: z ~ N(0, I), then the pixels in raster order."""
-        n = _checks.positive_int("n", n)
-        rng = np.random.default_rng(seed)
+        n = validation.positive_int("n", n)
+        rng = np.random.default_rng(validation.seed("seed", seed))
         z = rng.standard_normal((n, self.latent_dim)).astype("float32")
         return self.decode(z, labels, seed=rng.integers(2**31))
 

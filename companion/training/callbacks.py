@@ -19,6 +19,7 @@ Example:
 import json
 import math
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -28,7 +29,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-__all__ = ["ELBOHistory", "GeneratorSnapshots", "NaNGuard", "ResumableCheckpoint", "read_progress", "resume_training", "save_for_inference"]
+from companion import validation
+
+__all__ = [
+    "ELBOHistory", "GeneratorSnapshots", "NaNGuard", "ResumableCheckpoint", "read_progress", "remove_leftovers", "resume_training",
+    "save_for_inference",
+]
 
 PROGRESS_ENTRY = "progress.json"
 
@@ -111,11 +117,35 @@ def deflate(path):
 
 
 def read_progress(path):
-    """The progress dict stored in a checkpoint (`{"epoch": next_epoch, ...}`)."""
-    with zipfile.ZipFile(path) as archive:
-        if PROGRESS_ENTRY not in archive.namelist():
-            raise ValueError(f"{path}: not a checkpoint written by ResumableCheckpoint (no {PROGRESS_ENTRY})")
-        return json.loads(archive.read(PROGRESS_ENTRY))
+    """The progress dict stored in a checkpoint (`{"epoch": next_epoch, ...}`).
+
+    A truncated or corrupted file raises a ValueError that names it and says what is wrong."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if PROGRESS_ENTRY not in archive.namelist():
+                raise ValueError(f"{path}: not a checkpoint written by ResumableCheckpoint (no {PROGRESS_ENTRY})")
+            progress = json.loads(archive.read(PROGRESS_ENTRY))
+    except (zipfile.BadZipFile, EOFError, OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a complete checkpoint ({type(error).__name__}: {error}); it is truncated or corrupted") from None
+    if not isinstance(progress, dict) or not isinstance(progress.get("epoch"), int):
+        raise ValueError(f"{path}: not a checkpoint written by ResumableCheckpoint (its {PROGRESS_ENTRY} has no epoch)")
+    return progress
+
+
+def remove_leftovers(path):
+    """Removes the temporary files that a write of the checkpoint `path` left when it was
+    killed (`save_checkpoint` writes `.NAME.*.keras[.tmp]` beside it, then renames).
+    Returns the paths removed."""
+    path = Path(path)
+    # tempfile.mkstemp's names: the prefix, eight random characters, the suffix
+    pattern = re.compile(rf"^\.{re.escape(path.stem)}\.[a-z0-9_]{{8}}\.(keras|keras\.tmp|zip\.tmp)$")
+    removed = []
+    if path.parent.is_dir():
+        for leftover in path.parent.iterdir():
+            if pattern.match(leftover.name) and leftover.is_file():
+                leftover.unlink()
+                removed.append(leftover)
+    return removed
 
 
 def resume_training(path):
@@ -124,11 +154,16 @@ def resume_training(path):
     The model comes back compiled, with its optimizer state, its random-number state
     and its weights exactly as they were when the checkpoint was written.
     """
+    from companion.weights import load_file
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint to resume from")
     progress = read_progress(path)
-    model = keras.saving.load_model(path, safe_mode=True)
+    try:
+        model = load_file(path)
+    except ValueError as error:
+        raise ValueError(f"{path}: not a complete checkpoint: {error}") from None
     return model, int(progress["epoch"])
 
 
@@ -153,15 +188,15 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.path = Path(path)
         if self.path.suffix != ".keras":
             raise ValueError(f"Expected a checkpoint `path` ending in .keras. Received: path={str(path)!r}")
-        if not isinstance(every_epochs, int) or every_epochs < 1:
-            raise ValueError(f"Expected `every_epochs` to be a positive integer. Received: every_epochs={every_epochs!r}")
-        self.every_epochs = every_epochs
+        self.every_epochs = validation.positive_int("every_epochs", every_epochs)
         self.min_interval_seconds = float(min_interval_seconds)
         self._last_write = -math.inf
         self.written = []
 
     def on_train_begin(self, logs=None):
         self._epochs = self.params.get("epochs")
+        for leftover in remove_leftovers(self.path):
+            warnings.warn(f"Removed {leftover}, left by a checkpoint write that was interrupted")
 
     def on_epoch_end(self, epoch, logs=None):
         last = self._epochs is not None and epoch + 1 >= self._epochs
@@ -181,10 +216,12 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
 
 class NaNGuard(keras.callbacks.Callback):
-    """Stops training at the first non-finite logged value and restores the last good weights.
+    """Stops training at the first non-finite logged value and restores the last good state.
 
     "Good" weights are snapshotted at the start of training, at the end of each epoch
-    whose weights are all finite, and, with `snapshot_every=N`, every N batches.
+    whose weights are all finite, and, with `snapshot_every=N`, every N batches. The
+    optimizer's state (Adam's moments, its step count) is snapshotted and restored with
+    them, so that `fit` can go on from the restored model, at a saner learning rate.
 
     Attributes:
         stopped: None, or a dict saying where training stopped and which value was bad.
@@ -192,19 +229,30 @@ class NaNGuard(keras.callbacks.Callback):
 
     def __init__(self, snapshot_every=None):
         super().__init__()
-        if snapshot_every is not None and (not isinstance(snapshot_every, int) or snapshot_every < 1):
-            raise ValueError(f"Expected `snapshot_every` to be None or a positive integer. Received: {snapshot_every!r}")
-        self.snapshot_every = snapshot_every
+        self.snapshot_every = None if snapshot_every is None else validation.positive_int("snapshot_every", snapshot_every)
         self.stopped = None
         self._good = None
         self._epoch = 0
+
+    def _optimizer_variables(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        return list(optimizer.variables) if optimizer is not None else []
 
     def _snapshot(self):
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()  # JAX keeps the live values outside the variables during fit
         weights = self.model.get_weights()
-        if _all_finite(weights):
-            self._good = weights
+        optimizer_state = {v.path: np.array(v.numpy()) for v in self._optimizer_variables()}
+        if _all_finite(weights) and _all_finite(optimizer_state.values()):
+            self._good = (weights, optimizer_state)
+
+    def _restore(self):
+        weights, optimizer_state = self._good
+        self.model.set_weights(weights)
+        for variable in self._optimizer_variables():
+            # A variable the optimizer made after the snapshot (it builds at the first step)
+            # goes back to where every optimizer's state starts: zeros.
+            variable.assign(optimizer_state.get(variable.path, np.zeros(variable.shape, variable.dtype)))
 
     def on_train_begin(self, logs=None):
         self._snapshot()
@@ -218,11 +266,11 @@ class NaNGuard(keras.callbacks.Callback):
             self.stopped = {"epoch": self._epoch, "batch": batch, "values": bad}
             if hasattr(self.model, "jax_state_sync"):
                 self.model.jax_state_sync()
-            self.model.set_weights(self._good)
+            self._restore()
             self.model.stop_training = True
             warnings.warn(
                 f"NaNGuard: non-finite {bad} at epoch {self._epoch + 1}, batch {batch + 1}; "
-                "training stopped and the last good weights restored"
+                "training stopped and the last good weights and optimizer state restored"
             )
         elif self.snapshot_every and (batch + 1) % self.snapshot_every == 0:
             self._snapshot()

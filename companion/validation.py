@@ -1,27 +1,83 @@
-"""Input checks shared by the models' public methods.
+"""Input checks for the whole package: one place for what a valid argument is.
 
-Every check names the argument, says what was expected and echoes what was received,
-in the style of Keras's own errors.
+Every public entry point checks its arguments here before any work starts. Each check
+names the argument, says what was expected and echoes what was received, in the style of
+Keras's own errors, and returns the value in the form the caller needs:
+
+>>> validation.positive_int("batch_size", 0)
+ValueError: Expected `batch_size` to be a positive integer. Received: batch_size=0
+
+The shapes of the data are defined here once: MNIST's 28x28 one-channel images
+(`IMAGE_SHAPE`, `IMAGE_PIXELS`) and its ten classes (`NUM_CLASSES`).
 """
 
+import math
 import numpy as np
+
+__all__ = [
+    "IMAGE_SHAPE", "IMAGE_PIXELS", "NUM_CLASSES", "positive_int", "non_negative", "number", "seed", "one_of",
+    "images", "labels", "labels_for", "latents",
+]
 
 IMAGE_SHAPE = (28, 28, 1)
 IMAGE_PIXELS = 28 * 28
+NUM_CLASSES = 10
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    """`value` as an int >= 1."""
+    if not _is_int(value) or value < 1:
         raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={value!r}")
     return int(value)
 
 
 def non_negative(name, value, integer=False):
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
-        what = "a non-negative integer" if integer else "a non-negative number"
+    """`value` as an int (or a finite float) >= 0."""
+    if integer:
+        ok = _is_int(value) and value >= 0
+    else:
+        ok = (_is_int(value) or isinstance(value, (float, np.floating))) and math.isfinite(value) and value >= 0
+    if not ok:
+        what = "a non-negative integer" if integer else "a finite non-negative number"
         raise ValueError(f"Expected `{name}` to be {what}. Received: {name}={value!r}")
     return int(value) if integer else float(value)
+
+
+def number(name, value, low=None, high=None, low_open=False, high_open=False):
+    """`value` as a finite float in the interval from `low` to `high` (closed unless `*_open`)."""
+    is_number = (_is_int(value) or isinstance(value, (float, np.floating))) and math.isfinite(value)
+    inside = is_number and (
+        (low is None or (value > low if low_open else value >= low))
+        and (high is None or (value < high if high_open else value <= high))
+    )
+    if not inside:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            bounds.append(f"{'<' if high_open else '<='} {high:g}")
+        where = f" {' and '.join(bounds)}" if bounds else ""
+        raise ValueError(f"Expected `{name}` to be a finite number{where}. Received: {name}={value!r}")
+    return float(value)
+
+
+def seed(name, value):
+    """A seed: None (fresh randomness) or a non-negative integer."""
+    if value is None:
+        return None
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"Expected `{name}` to be None or a non-negative integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def one_of(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"Expected `{name}` to be one of {tuple(choices)}. Received: {name}={value!r}")
+    return value
 
 
 def images(name, x, value_range=(0.0, 1.0)):
@@ -51,7 +107,7 @@ def images(name, x, value_range=(0.0, 1.0)):
     return x.reshape((len(x), *IMAGE_SHAPE)).astype("float32", copy=False)
 
 
-def labels(name, y, num_classes, n=None):
+def labels(name, y, num_classes=NUM_CLASSES, n=None):
     """Checks integer class labels in [0, num_classes) and returns them as int32 `(n,)`."""
     y = np.asarray(y)
     if y.ndim != 1 or (n is not None and len(y) != n):
@@ -85,23 +141,3 @@ def latents(name, z, latent_dim):
     if not np.issubdtype(z.dtype, np.floating) or not np.all(np.isfinite(z)):
         raise ValueError(f"Expected finite float `{name}`. Received: {name}.dtype={z.dtype}")
     return z.astype("float32", copy=False)
-
-
-def batches(n, batch_size):
-    """Slices that cover range(n) in chunks of `batch_size`."""
-    return [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-
-
-def fit_arguments(x, kwargs):
-    """`fit` keyword arguments, with Keras's batch-order shuffle off for `MNISTBatches`.
-
-    `MNISTBatches` shuffles its examples itself, from `(seed, epoch)`; Keras would also
-    permute the order of the batches with Python's global random state, which a resumed
-    run cannot restore. With it off, a resumed run sees exactly the batches an
-    uninterrupted one would have.
-    """
-    from companion.data import MNISTBatches
-
-    if isinstance(x, MNISTBatches) and "shuffle" not in kwargs:
-        kwargs = {**kwargs, "shuffle": False}
-    return kwargs
