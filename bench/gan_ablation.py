@@ -9,7 +9,7 @@ the machine cannot shift the comparison, each configuration's speed is measured 
 alone (`--calibrate`: 10 warm-up steps, then steps for 30 s), and its run then takes
 `minutes * 60 * steps_per_second` steps; the run's own wall-clock time is recorded beside.
 
-Every run is evaluated on the full test set with `companion.evaluation.evaluate` (what
+Every run is evaluated on the full test set with `companion.evaluation.evaluate_gan` (what
 `python -m companion evaluate` measures: classifier FID, KID, precision and recall,
 density and coverage, the share of samples read with confidence >= 0.9, the share read as
 each digit), appended to `bench/results/gan_ablation.jsonl`, and leaves a grid of 64
@@ -143,7 +143,7 @@ def run(name, seed, minutes, x_train, x_test, y_test, classifier):
     started = time.perf_counter()
     history = model.fit(batches, epochs=epochs, verbose=0, callbacks=[StopAfter(steps)])
     seconds = time.perf_counter() - started
-    results = evaluation.evaluate("gan", model, x_test, y_test, x_train=x_train, classifier=classifier, seed=0, progress=False)
+    results = evaluation.evaluate_gan(model, x_test, x_train=x_train, classifier=classifier, seed=0)
     GRIDS.mkdir(parents=True, exist_ok=True)
     figure = plotting.image_grid(model.generate(64, seed=123), ncols=16, title=f"{CONFIGS[name][0]}, seed {seed}")
     figure.savefig(GRIDS / f"{name}_seed{seed}.png", dpi=80, bbox_inches="tight")

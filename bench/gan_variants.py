@@ -5,7 +5,7 @@ ahead of the recipe at equal time, and whether it is still improving when the ru
 
 Every `--every` minutes of training (the evaluation's own time is not counted), the live
 generator and, where there is one, its moving average are evaluated on 10,000 samples
-against the 10,000 test images with `companion.evaluation.evaluate` (what `python -m
+against the 10,000 test images with `companion.evaluation.evaluate_gan` (what `python -m
 companion evaluate` measures). Each evaluation is appended to
 `bench/results/gan_variants.jsonl` with the variant, seed, steps and minutes, so a curve
 survives an interrupted run; a finished variant and seed is skipped when run again.
@@ -47,7 +47,7 @@ VARIANTS = {
 
 
 class LiveGenerator:
-    """What `evaluation.evaluate` needs of a model (`conditional`, `generate`), drawn from
+    """What `evaluation.evaluate_gan` needs of a model (`conditional`, `generate`), drawn from
     the generator being trained rather than from its moving average."""
 
     conditional = False
@@ -118,7 +118,7 @@ def measure(model, record, x_train, x_test, y_test, classifier):
     for generator, which in ((LiveGenerator(model), "live"), (model, "average")):
         if which == "average" and model.ema_generator is None:
             continue
-        results = evaluation.evaluate("gan", generator, x_test, y_test, x_train=x_train, classifier=classifier, seed=0, progress=False)
+        results = evaluation.evaluate_gan(generator, x_test, x_train=x_train, classifier=classifier, seed=0)
         line = {
             **record, "generator": which, "steps": steps, "hardware": hardware, "backend": keras.backend.backend(),
             "batch_size": BATCH_SIZE, **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in results.items()},
@@ -133,7 +133,7 @@ def measure(model, record, x_train, x_test, y_test, classifier):
 def measure_checkpoint(path, x_train, x_test, y_test, classifier):
     import keras
 
-    from companion.training.callbacks import read_progress
+    from companion.training.checkpoints import read_progress
 
     model = keras.saving.load_model(path, safe_mode=True)
     progress = read_progress(path)

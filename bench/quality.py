@@ -12,8 +12,6 @@ training images and the 10,000 test images, with the same features and code as
 import json
 from pathlib import Path
 
-import numpy as np
-
 from companion import data, evaluation, metrics, weights
 
 HERE = Path(__file__).resolve().parent

@@ -194,34 +194,47 @@ class KerasIOWGANGP(keras.Model):
         return {"d_loss": d_loss, "g_loss": g_loss}
 
 
+def _vae_reference(name, recipe, model):
+    reads = "images" if name == "ar_vae" else "labels" if recipe.conditional else "z"
+    reference = KerasIOVAE(model.encoder, model.decoder, decoder_reads=reads, num_classes=model.num_classes)
+    reference.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate))
+    return reference
+
+
+def _gan_reference(name, recipe, model):
+    if isinstance(model, WGANGP):
+        reference = KerasIOWGANGP(model.discriminator, model.generator, model.latent_dim, model.n_critic, model.gp_weight)
+        reference.compile(model.default_optimizer(), model.default_optimizer())
+        return reference
+    reference = KerasIOGAN(model.discriminator, model.generator, model.latent_dim, recipe.conditional, model.num_classes,
+                           model.class_weight if isinstance(model, ACGAN) else 0.0)
+    reference.compile(model.default_optimizer(), model.default_optimizer(), keras.losses.BinaryCrossentropy(from_logits=True))
+    return reference
+
+
+def _classifier_reference(name, recipe, model):
+    model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate),  # the companion compiles and fits it as keras.io does
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return model
+
+
+def _denoiser_reference(name, recipe, model):
+    network = model.network  # the same U-Net (with its training noise), a sigmoid on its logits
+    reference = keras.Model(network.inputs, ops.sigmoid(network.outputs[0]))
+    reference.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), loss="binary_crossentropy")
+    return reference
+
+
+# The keras.io-style counterpart of each kind of recipe.
+REFERENCES = {recipes.VAE: _vae_reference, recipes.GAN: _gan_reference, recipes.CLASSIFIER: _classifier_reference,
+              recipes.DENOISER: _denoiser_reference}
+
+
 def build_reference(name, seed=0):
     """The keras.io-style model for recipe `name`, compiled; its networks are the
     companion model's, freshly built by the same recipe."""
     recipe = recipes.get(name)
-    model = recipe.build(seed)
-    if recipe.kind == "vae":
-        reads = "images" if name == "ar_vae" else "labels" if recipe.conditional else "z"
-        reference = KerasIOVAE(model.encoder, model.decoder, decoder_reads=reads, num_classes=model.num_classes)
-        reference.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate))
-    elif recipe.kind == "gan" and isinstance(model, WGANGP):
-        reference = KerasIOWGANGP(model.discriminator, model.generator, model.latent_dim, model.n_critic, model.gp_weight)
-        reference.compile(model.default_optimizer(), model.default_optimizer())
-    elif recipe.kind == "gan":
-        reference = KerasIOGAN(model.discriminator, model.generator, model.latent_dim, recipe.conditional, model.num_classes,
-                               model.class_weight if isinstance(model, ACGAN) else 0.0)
-        reference.compile(model.default_optimizer(), model.default_optimizer(),
-                          keras.losses.BinaryCrossentropy(from_logits=True))
-    elif recipe.kind == "classifier":
-        reference = model  # the companion compiles and fits it as keras.io does
-        reference.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate),
-                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    elif recipe.kind == "denoiser":
-        network = model.network  # the same U-Net (with its training noise), a sigmoid on its logits
-        reference = keras.Model(network.inputs, ops.sigmoid(network.outputs[0]))
-        reference.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), loss="binary_crossentropy")
-    else:
-        raise ValueError(f"No reference for recipe kind {recipe.kind!r} (model {name!r})")
-    return recipe, reference
+    return recipe, REFERENCES[recipe.kind](name, recipe, recipe.build(seed))
 
 
 class _Targets(keras.utils.PyDataset):
@@ -251,7 +264,7 @@ def reference_trainee(name, batch_size=128, steps=None, seed=0):
     (x_train, y_train), _ = data.load_mnist()
     n = batch_size * steps if steps else len(x_train)
     batches = recipe.batches(data.scale(x_train[:n]), y_train[:n], batch_size=batch_size, seed=seed)
-    if recipe.kind == "denoiser":
+    if recipe.kind is recipes.DENOISER:  # keras.io fits (input, target) pairs
         batches = _Targets(batches)
     return model, batches
 

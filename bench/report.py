@@ -12,9 +12,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
 

@@ -21,7 +21,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import shlex
 import sys
 import time
@@ -164,7 +163,7 @@ def _run_settings(args, recipe, train_images):
 
 def _check_resume(args, checkpoint_path, settings):
     """What to do with the checkpoint: returns True to resume from it; refuses a mismatch."""
-    from companion.training.callbacks import read_progress
+    from companion.training.checkpoints import read_progress
 
     exists = checkpoint_path.is_file()
     if args.allow_fresh and not args.resume:
@@ -252,17 +251,6 @@ def _set_backend(backend):
     os.environ["KERAS_BACKEND"] = backend
 
 
-def _versions():
-    import importlib.metadata as metadata
-
-    import keras
-
-    names = ["keras", "numpy", {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[keras.backend.backend()]]
-    versions = {"python": platform.python_version(), "companion": metadata.version("companion")}
-    versions.update({name: metadata.version(name) for name in names})
-    return versions
-
-
 def _command(argv):
     return "python -m companion " + " ".join(shlex.quote(a) for a in argv)
 
@@ -293,10 +281,9 @@ def train(args, argv):
 def _train(args, argv, recipe, settings, resume, out, checkpoint_path, x_train, y_train, x_test, y_test):
     import keras
 
-    from companion import config, data, evaluation
+    from companion import data, weights
     from companion.training import NaNGuard, ResumableCheckpoint, resume_training
-    from companion.training.callbacks import read_progress, remove_leftovers, save_for_inference
-    from companion.weights import sha256_of
+    from companion.training.checkpoints import read_progress, remove_leftovers, save_for_inference
 
     remove_leftovers(out)  # what a killed write of the weights left (the checkpoint's own: ResumableCheckpoint)
     epochs = settings["epochs"]
@@ -326,53 +313,18 @@ def _train(args, argv, recipe, settings, resume, out, checkpoint_path, x_train, 
 
     out.parent.mkdir(parents=True, exist_ok=True)
     shipped = save_for_inference(model, out, {"epoch": epochs, "train_seconds": train_seconds})  # no optimizer state
-    card = {
-        "name": recipe.name,
-        "command": _command(argv),
-        "seed": args.seed,
-        "backend": keras.backend.backend(),
-        "epochs": epochs,
-        "batch_size": settings["batch_size"],
-        "distribute": bool(args.distribute),
-        "compile_options": options,
-        "train_images": len(x_train),
-        "parameters": int(shipped.count_params()),  # what is shipped (a moving average replaces its generator)
-        "versions": _versions(),
-        "hardware": config.hardware(),
-        "train_seconds": round(train_seconds, 1),
-        "sha256": sha256_of(out),
-        "metrics": {},
-    }
-    card_path = out.with_suffix(".json")
-    _write_json(card_path, card)
+    card_path = weights.write_card(
+        out, name=recipe.name, command=_command(argv), seed=args.seed, epochs=epochs, batch_size=settings["batch_size"],
+        distribute=bool(args.distribute), compile_options=options, train_images=len(x_train),
+        parameters=int(shipped.count_params()),  # what is shipped (a moving average replaces its generator)
+        train_seconds=train_seconds,
+    )
     print(f"Wrote {out} and {card_path} ({train_seconds / 60:.1f} min of training)")
-    if recipe.kind == "classifier":
-        metrics = evaluation.evaluate("classifier", model, data.scale(x_test), y_test)
-        _record(card_path, metrics, f"python -m companion evaluate {recipe.name}")
+    if recipe.kind.measured_when_trained:
+        metrics = recipe.evaluate(model, data.scale(x_test), y_test)
+        weights.record_metrics(card_path, metrics, f"python -m companion evaluate {recipe.name}")
         _print_table(recipe.name, metrics)
     return model
-
-
-def _write_json(path, value):
-    """Writes `value` as JSON to `path` atomically (a temporary file renamed over it)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _record(card_path, metrics, command, key=None):
-    """Writes metrics and the command that measured them into a model card."""
-    from companion.weights import read_card
-
-    card = read_card(card_path)
-    entry = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
-    entry["command"] = command
-    if key:
-        card["metrics"][key] = entry
-    else:
-        card["metrics"].update(entry)
-    _write_json(card_path, card)
 
 
 def _print_table(name, metrics):
@@ -384,7 +336,7 @@ def _print_table(name, metrics):
 
 def evaluate(args, argv):
     _check_evaluate(args)
-    from companion import data, evaluation, recipes, weights
+    from companion import data, recipes, weights
 
     recipe = recipes.get(args.model)
     model = weights.load_file(args.weights) if args.weights else weights.load(recipe.name)
@@ -393,23 +345,21 @@ def evaluate(args, argv):
     if args.test_images:
         x_test, y_test = x_test[: args.test_images], y_test[: args.test_images]
     classifier = None
-    if recipe.kind == "gan" or recipe.conditional:
+    if recipe.kind.needs_classifier(recipe):
         classifier = weights.load_file(args.classifier) if args.classifier else weights.load("classifier")
-    metrics = evaluation.evaluate(
-        recipe.kind, model, x_test, y_test, x_train=data.scale(x_train), classifier=classifier, k=args.k, seed=args.seed
-    )
+    metrics = recipe.evaluate(model, x_test, y_test, x_train=data.scale(x_train), classifier=classifier, k=args.k, seed=args.seed)
     _print_table(recipe.name, metrics)
     if args.json:
-        _write_json(args.json, metrics)
+        weights.write_json(args.json, metrics)
     if args.update_card:
         weights_path = args.weights or weights.WEIGHTS_DIR / f"{recipe.name}.keras"
-        _record(weights_path.with_suffix(".json"), metrics, _command(argv), key=args.record_as)
+        weights.record_metrics(weights_path.with_suffix(".json"), metrics, _command(argv), key=args.record_as)
     return metrics
 
 
 def bench(args, argv):
     _check_bench(args)
-    from companion import benchmark
+    from companion import benchmark, weights
 
     result = benchmark.throughput(
         args.model, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats, mixed_precision=args.mixed_precision,
@@ -421,7 +371,7 @@ def bench(args, argv):
         print(f"{args.model} on {result['backend']}: {result['images_per_second']:.0f} images/s "
               f"(batch {args.batch_size}, median of {args.repeats})")
         if args.json:
-            _write_json(args.json, result)
+            weights.write_json(args.json, result)
     return result
 
 

@@ -1,4 +1,5 @@
-"""What `python -m companion evaluate` measures for each kind of model.
+"""What `python -m companion evaluate` measures for each kind of model (`recipes.Kind.evaluate`
+calls the function of its kind).
 
 * classifier: test accuracy;
 * VAE: negative ELBO and the importance-weighted NLL bound (k samples) on the test set,
@@ -19,7 +20,10 @@ import numpy as np
 from companion import data, denoising, metrics
 from companion.models.classifier import feature_extractor
 
-__all__ = ["DENOISING_SIGMA", "class_probabilities", "classifier_features", "evaluate", "predicted_labels"]
+__all__ = [
+    "DENOISING_SIGMA", "class_probabilities", "classifier_features", "evaluate_classifier", "evaluate_denoiser", "evaluate_gan",
+    "evaluate_vae", "predicted_labels",
+]
 
 DENOISING_SIGMA = 0.5
 
@@ -56,27 +60,32 @@ def _conditional_accuracy(model, classifier, n, seed):
     return metrics.conditional_accuracy(predicted_labels(classifier, samples), labels)
 
 
-def evaluate(kind, model, x_test, y_test, x_train=None, classifier=None, k=1000, seed=0, progress=True):
-    """Metrics of one model on test images in [0, 1] (see the module docstring)."""
-    if kind == "classifier":
-        predicted = predicted_labels(model, x_test)
-        return {"test_accuracy": float(np.mean(predicted == y_test))}
+def evaluate_classifier(model, x_test, y_test):
+    """The test accuracy of a classifier on images in [0, 1]."""
+    return {"test_accuracy": float(np.mean(predicted_labels(model, x_test) == y_test))}
+
+
+def evaluate_vae(model, x_test, y_test=None, classifier=None, k=1000, seed=0, progress=True):
+    """-ELBO and the k-sample bound on the test images binarized with `seed`; a conditional
+    VAE's `y_test` labels condition it, and with the `classifier` its samples' conditional
+    accuracy is measured too."""
     n = len(x_test)
     results = {"test_images": n}
-    if kind == "vae":
-        x_binary = data.binarize_static(x_test, seed=seed)
-        labels = y_test if model.conditional else None
-        results["negative_elbo"] = metrics.negative_elbo(model, x_binary, labels, seed=seed)
-        results[f"iw_nll_k{k}"] = float(metrics.importance_weighted_nll(model, x_binary, labels, k=k, seed=seed, progress=progress).mean())
-        if model.conditional and classifier is not None:
-            results["conditional_accuracy"] = _conditional_accuracy(model, classifier, n, seed)
-        return results
-    if kind == "denoiser":
-        return _evaluate_denoiser(model, x_test, x_train, seed, results)
-    if kind != "gan":
-        raise ValueError(f"Expected `kind` among classifier, vae, gan, denoiser. Received: kind={kind!r}")
+    x_binary = data.binarize_static(x_test, seed=seed)
+    labels = y_test if model.conditional else None
+    results["negative_elbo"] = metrics.negative_elbo(model, x_binary, labels, seed=seed)
+    results[f"iw_nll_k{k}"] = float(metrics.importance_weighted_nll(model, x_binary, labels, k=k, seed=seed, progress=progress).mean())
+    if model.conditional and classifier is not None:
+        results["conditional_accuracy"] = _conditional_accuracy(model, classifier, n, seed)
+    return results
+
+
+def evaluate_gan(model, x_test, x_train=None, classifier=None, seed=0):
+    """The sample metrics of a GAN (see the module docstring): as many samples as test images."""
     if classifier is None:
         raise ValueError("Evaluating a GAN needs the evaluation `classifier`. Received: classifier=None")
+    n = len(x_test)
+    results = {"test_images": n}
     labels = (np.arange(n) % 10) if model.conditional else None
     samples = model.generate(n, labels=labels, seed=seed)
     fake, real = classifier_features(classifier, samples), classifier_features(classifier, x_test)
@@ -97,9 +106,11 @@ def evaluate(kind, model, x_test, y_test, x_train=None, classifier=None, k=1000,
     return results
 
 
-def _evaluate_denoiser(model, x_test, x_train, seed, results):
+def evaluate_denoiser(model, x_test, x_train, seed=0):
+    """PSNR and SSIM of the denoised test images at sigma 0.5, beside the tuned filters."""
     if x_train is None:
         raise ValueError("Evaluating a denoiser tunes its baselines on training images. Received: x_train=None")
+    results = {"test_images": len(x_test)}
     validation = x_train[-2000:]
     best = denoising.tune_filters(validation, denoising.add_noise(validation, DENOISING_SIGMA, seed=seed + 1))
     noisy = denoising.add_noise(x_test, DENOISING_SIGMA, seed=seed)

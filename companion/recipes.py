@@ -8,11 +8,97 @@ import dataclasses
 
 import keras
 
-from companion import data
+from companion import data, evaluation
 from companion.models import ACGAN, ARVAE, ClusterGAN, ClusterWGANGP, Denoiser, MLPGAN, ConditionalVAE, ConvVAE, MLPVAE
 from companion.models.classifier import build_classifier
 
-__all__ = ["RECIPES", "Recipe", "get"]
+__all__ = ["CLASSIFIER", "DENOISER", "GAN", "Kind", "RECIPES", "Recipe", "VAE", "get"]
+
+
+class Kind:
+    """What training and measuring one kind of model takes; every recipe has one.
+
+    The four kinds (`CLASSIFIER`, `VAE`, `GAN`, `DENOISER`) hold, each in one place, what
+    differs between them: how the model is compiled, what its batches carry, whether
+    TensorFlow compiles it with XLA, and what `python -m companion evaluate` measures.
+    """
+
+    name = None
+    xla = False  # on TensorFlow, train with jit_compile=True (see Recipe.compile_options)
+    measured_when_trained = False  # the command line evaluates it right after training
+
+    def compile(self, recipe, model, optimizer, **options):
+        model.compile(optimizer=optimizer, **options)
+
+    def batch_options(self, recipe):
+        """`MNISTBatches` options besides the images, batch size, seed and epoch."""
+        return {"with_labels": recipe.conditional}
+
+    def needs_classifier(self, recipe):
+        """Whether `evaluate` needs the evaluation classifier."""
+        return False
+
+    def evaluate(self, recipe, model, x_test, y_test, *, x_train=None, classifier=None, k=1000, seed=0, progress=True):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"recipes.{self.name.upper()}"
+
+
+class _Classifier(Kind):
+    name = "classifier"
+    measured_when_trained = True
+
+    def compile(self, recipe, model, optimizer, **options):
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"], **options)
+
+    def batch_options(self, recipe):
+        return {"with_labels": True}
+
+    def evaluate(self, recipe, model, x_test, y_test, **kwargs):
+        return evaluation.evaluate_classifier(model, x_test, y_test)
+
+
+class _VAE(Kind):
+    name = "vae"
+    xla = True
+
+    def batch_options(self, recipe):
+        return {"with_labels": recipe.conditional, "labels_as_input": recipe.conditional}
+
+    def needs_classifier(self, recipe):
+        return recipe.conditional
+
+    def evaluate(self, recipe, model, x_test, y_test, *, classifier=None, k=1000, seed=0, progress=True, **kwargs):
+        return evaluation.evaluate_vae(model, x_test, y_test, classifier=classifier, k=k, seed=seed, progress=progress)
+
+
+class _GAN(Kind):
+    name = "gan"
+    xla = True
+
+    def compile(self, recipe, model, optimizer, **options):
+        model.compile(**recipe.gan_compile, **options)  # a GAN builds its own two optimizers
+
+    def batch_options(self, recipe):
+        return {"with_labels": recipe.conditional, "drop_remainder": True}
+
+    def needs_classifier(self, recipe):
+        return True
+
+    def evaluate(self, recipe, model, x_test, y_test, *, x_train=None, classifier=None, seed=0, **kwargs):
+        return evaluation.evaluate_gan(model, x_test, x_train=x_train, classifier=classifier, seed=seed)
+
+
+class _Denoiser(Kind):
+    name = "denoiser"
+
+    def evaluate(self, recipe, model, x_test, y_test, *, x_train=None, seed=0, **kwargs):
+        return evaluation.evaluate_denoiser(model, x_test, x_train, seed=seed)
+
+
+CLASSIFIER, VAE, GAN, DENOISER = _Classifier(), _VAE(), _GAN(), _Denoiser()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +107,7 @@ class Recipe:
 
     Attributes:
         name: the model's name on the command line and in `companion/weights/`.
-        kind: "classifier", "vae", "gan" or "denoiser".
+        kind: `CLASSIFIER`, `VAE`, `GAN` or `DENOISER` (a `Kind`).
         build: `build(seed)` returns the uncompiled model.
         epochs, batch_size, learning_rate: training defaults.
         conditional: the model takes labels.
@@ -31,7 +117,7 @@ class Recipe:
     """
 
     name: str
-    kind: str
+    kind: Kind
     build: callable
     epochs: int
     batch_size: int
@@ -43,19 +129,17 @@ class Recipe:
     def compile_options(self, backend=None):
         """The `Model.compile` options the command line trains with on `backend` (default: the active one).
 
-        On TensorFlow, XLA (`jit_compile=True`) for the VAEs and GANs: Keras's default
-        ("auto") leaves XLA off on a machine without a GPU, and on the 2-core CPU it made
-        their training steps 1.1 to 2.4 times faster (measured with `benchmark.throughput`,
-        batch 128); the classifier and the denoiser gained nothing, so they keep the default.
-        JAX compiles with XLA anyway; PyTorch's `jit_compile` would mean `torch.compile`,
-        which is not used here.
+        On TensorFlow, XLA (`jit_compile=True`) for the kinds that gain from it (the VAEs and
+        GANs: `Kind.xla`, measured with `benchmark.throughput`); Keras's default ("auto")
+        leaves XLA off on a machine without a GPU. JAX compiles with XLA anyway; PyTorch's
+        `jit_compile` would mean `torch.compile`, which is not used here.
 
         Under a TensorFlow distribution strategy with more than one replica (`--distribute`),
         XLA stays off: a compiled step cannot read a variable mirrored on another device
         ("Trying to access resource ... located in device CPU:1 from device CPU:0").
         """
         backend = backend or keras.backend.backend()
-        if backend != "tensorflow" or self.kind not in ("vae", "gan"):
+        if backend != "tensorflow" or not self.kind.xla:
             return {}
         import tensorflow as tf
 
@@ -64,76 +148,60 @@ class Recipe:
         return {"jit_compile": True}
 
     def compile(self, model, steps_per_epoch, epochs, **options):
-        """Compiles `model` with the recipe's optimizer and loss; `options` (`jit_compile`,
-        `steps_per_execution`, ...) go to `Model.compile` as they are."""
-        if self.kind == "gan":
-            model.compile(**self.gan_compile, **options)
-            return model
+        """Compiles `model` with the recipe's optimizer (Adam on a cosine schedule over the
+        whole run) and loss; `options` (`jit_compile`, `steps_per_execution`, ...) go to
+        `Model.compile` as they are."""
         schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.05)
-        optimizer = keras.optimizers.Adam(schedule)
-        if self.kind == "classifier":
-            model.compile(
-                optimizer=optimizer,
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"],
-                **options,
-            )
-        else:
-            model.compile(optimizer=optimizer, **options)
+        self.kind.compile(self, model, keras.optimizers.Adam(schedule), **options)
         return model
 
     def batches(self, x, y, batch_size=None, seed=0, epoch=0, shuffle=True):
         """The training batches: images in [0, 1] (binary for VAEs), with labels where needed."""
-        batch_size = batch_size or self.batch_size
-        labels = y if (self.conditional or self.kind == "classifier") else None
-        return data.MNISTBatches(
-            x,
-            labels,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            binarize=self.binarize,
-            labels_as_input=self.conditional and self.kind == "vae",
-            drop_remainder=self.kind == "gan",
-            seed=seed,
-            epoch=epoch,
-        )
+        options = dict(self.kind.batch_options(self))
+        labels = y if options.pop("with_labels") else None
+        return data.MNISTBatches(x, labels, batch_size=batch_size or self.batch_size, shuffle=shuffle, binarize=self.binarize,
+                                 seed=seed, epoch=epoch, **options)
+
+    def evaluate(self, model, x_test, y_test, **kwargs):
+        """What `python -m companion evaluate` measures for this model (`companion.evaluation`)."""
+        return self.kind.evaluate(self, model, x_test, y_test, **kwargs)
 
 
 RECIPES = {
     recipe.name: recipe
     for recipe in [
-        Recipe("classifier", "classifier", lambda seed: build_classifier(seed=seed), epochs=12, batch_size=128),
-        Recipe("mlp_vae", "vae", lambda seed: MLPVAE(seed=seed), epochs=100, batch_size=128, binarize="dynamic"),
-        Recipe("conv_vae", "vae", lambda seed: ConvVAE(dense_units=64, seed=seed), epochs=30, batch_size=128, binarize="dynamic"),
-        Recipe("ar_vae", "vae", lambda seed: ARVAE(seed=seed), epochs=200, batch_size=128, binarize="dynamic"),
+        Recipe("classifier", CLASSIFIER, lambda seed: build_classifier(seed=seed), epochs=12, batch_size=128),
+        Recipe("mlp_vae", VAE, lambda seed: MLPVAE(seed=seed), epochs=100, batch_size=128, binarize="dynamic"),
+        Recipe("conv_vae", VAE, lambda seed: ConvVAE(dense_units=64, seed=seed), epochs=30, batch_size=128, binarize="dynamic"),
+        Recipe("ar_vae", VAE, lambda seed: ARVAE(seed=seed), epochs=200, batch_size=128, binarize="dynamic"),
         Recipe(
-            "conditional_vae", "vae", lambda seed: ConditionalVAE(latent_dim=4, seed=seed), epochs=60, batch_size=128,
+            "conditional_vae", VAE, lambda seed: ConditionalVAE(latent_dim=4, seed=seed), epochs=60, batch_size=128,
             conditional=True, binarize="dynamic",
         ),
         # The source's sizes; a spectrally normalized discriminator keeps it from collapsing
         # (chapter 6 trains both side by side). 30 epochs left its recall at 0.28; 60 (5.3 minutes
         # on the 2-core EPYC of family 26) reach 0.31 with nine digits in at least 3% of the samples.
-        Recipe("mlp_gan", "gan", lambda seed: MLPGAN(spectral_norm=True, seed=seed), epochs=60, batch_size=128),
+        Recipe("mlp_gan", GAN, lambda seed: MLPGAN(spectral_norm=True, seed=seed), epochs=60, batch_size=128),
         # k-means clusters as classes: the one change of the ablation (bench/gan_ablation.md)
         # that makes digits the classifier reads with confidence. The moving average costs at
         # the ablation's ten minutes but pays over the whole run: after 52 epochs the live
         # generator's FID is 12.6, the average's 8.7 (bench/results/gan_variants.jsonl).
         # 52 epochs took 49 minutes on the 2-core AMD EPYC of family 26; the EPYC of earlier
         # sessions (family not recorded) trained 13 epochs in an hour.
-        Recipe("dcgan", "gan", lambda seed: ClusterGAN(clusters=20, ema_decay=0.999, seed=seed), epochs=52, batch_size=128),
-        Recipe("conditional_gan", "gan", lambda seed: ACGAN(seed=seed), epochs=10, batch_size=128, conditional=True),
+        Recipe("dcgan", GAN, lambda seed: ClusterGAN(clusters=20, ema_decay=0.999, seed=seed), epochs=52, batch_size=128),
+        Recipe("conditional_gan", GAN, lambda seed: ACGAN(seed=seed), epochs=10, batch_size=128, conditional=True),
         # Two critic steps per generator step, not WGAN-GP's usual five: five (batch 320) cost
         # 2.6 s a step on the 2-core EPYC of earlier sessions, two (batch 128) 0.94 s. On the
         # EPYC of family 26, 28 epochs took 46 minutes (18 epochs reached FID 19.5, 28 reach 14.1;
         # 7 epochs on the earlier EPYC, 76.8).
         Recipe(
-            "wgan_gp", "gan", lambda seed: ClusterWGANGP(clusters=20, ema_decay=0.999, n_critic=2, seed=seed), epochs=28,
+            "wgan_gp", GAN, lambda seed: ClusterWGANGP(clusters=20, ema_decay=0.999, n_critic=2, seed=seed), epochs=28,
             batch_size=128,
         ),
         # Gain over the better filter at sigma 0.5: +5.68 dB after 8 epochs, +5.87 after 12, +5.99
         # after 16; one uninterrupted 24-epoch run (its cosine schedule over all 24) reaches +6.16
         # in 39 minutes on the 2-core EPYC of family 26 (the shipped weights).
-        Recipe("denoiser", "denoiser", lambda seed: Denoiser(bottleneck_convs=2, seed=seed), epochs=24, batch_size=128),
+        Recipe("denoiser", DENOISER, lambda seed: Denoiser(bottleneck_convs=2, seed=seed), epochs=24, batch_size=128),
     ]
 }
 

@@ -16,7 +16,7 @@ import pytest
 from companion import cli, data, metrics, validation, weights
 from companion.models import ConditionalVAE, DCGAN, MLPGAN, MLPVAE
 from companion.training import resume_training
-from companion.training.callbacks import read_progress, save_checkpoint
+from companion.training.checkpoints import read_progress, save_checkpoint
 
 pytestmark = pytest.mark.backend  # the models' checks run on every backend
 

@@ -95,7 +95,7 @@ def test_a_killed_training_resumes_to_the_weights_of_an_uninterrupted_run(tmp_pa
 
     import keras
 
-    from companion.training.callbacks import read_progress
+    from companion.training.checkpoints import read_progress
 
     script = tmp_path / "killed_after_epoch_2.py"
     script.write_text(

@@ -96,12 +96,12 @@ def test_denoiser_learns_and_round_trips(clean, tmp_path):
 def test_evaluate_denoiser_reports_the_gain_over_the_better_filter(clean, mnist):
     keras.utils.set_random_seed(0)
     model = Denoiser(filters=(4, 8), seed=0)
-    results = evaluation.evaluate("denoiser", model, clean[:50], None, x_train=clean)
+    results = evaluation.evaluate_denoiser(model, clean[:50], clean)
     assert results["best_filter_psnr"] == max(results["gaussian_filter_psnr"], results["median_filter_psnr"])
     assert results["psnr_gain_db"] == pytest.approx(results["psnr"] - results["best_filter_psnr"])
     assert results["sigma"] == evaluation.DENOISING_SIGMA == 0.5
     with pytest.raises(ValueError, match="Received: x_train=None"):
-        evaluation.evaluate("denoiser", model, clean[:50], None)
+        evaluation.evaluate_denoiser(model, clean[:50], None)
 
 
 def test_denoiser_bottleneck_convolutions_add_residual_layers(tmp_path):

@@ -10,7 +10,7 @@ from keras import layers, ops
 from companion import data, training
 from companion.models import DCGAN, WGANGP
 from companion.models.gan_parts import DiffAugment, SpectralConv2D, SpectralDense, cutout, translate
-from companion.training.callbacks import save_for_inference
+from companion.training.checkpoints import save_for_inference
 
 pytestmark = pytest.mark.backend
 

@@ -9,7 +9,7 @@ import pytest
 from companion import data
 from companion.models import ARVAE, MADE
 from companion.models.made import made_masks
-from companion.training.callbacks import save_checkpoint, save_for_inference
+from companion.training.checkpoints import save_checkpoint, save_for_inference
 
 pytestmark = pytest.mark.backend
 

@@ -9,7 +9,7 @@ import pytest
 from companion import data, training
 from companion.models import DCGAN, MLPVAE
 from companion.training import NaNGuard, ResumableCheckpoint, resume_training
-from companion.training.callbacks import read_progress, save_checkpoint
+from companion.training.checkpoints import read_progress, save_checkpoint
 
 pytestmark = pytest.mark.backend
 
@@ -148,7 +148,7 @@ def test_nan_guard_restores_the_optimizer_so_that_training_goes_on(x):
 
 
 def test_leftovers_of_a_killed_checkpoint_write_are_removed_on_the_next_start(x, tmp_path):
-    from companion.training.callbacks import remove_leftovers
+    from companion.training.checkpoints import remove_leftovers
 
     path = tmp_path / "run.ckpt.keras"
     leftovers = [tmp_path / ".run.ckpt.k3j_9x2a.keras.tmp", tmp_path / ".run.ckpt.k3j_9x2a.keras", tmp_path / ".run.ckpt.zz00aa11.zip.tmp"]

@@ -18,7 +18,8 @@ import importlib
 
 import keras
 
-from companion.training.callbacks import ELBOHistory, GeneratorSnapshots, NaNGuard, ResumableCheckpoint, resume_training
+from companion.training.callbacks import ELBOHistory, GeneratorSnapshots, NaNGuard, ResumableCheckpoint
+from companion.training.checkpoints import resume_training
 
 __all__ = ["ELBOHistory", "GeneratorSnapshots", "NaNGuard", "ResumableCheckpoint", "backend_module", "gan_train_step", "input_gradient", "resume_training"]
 

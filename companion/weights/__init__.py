@@ -3,7 +3,10 @@
 `companion/weights/<name>.keras` holds a model; `companion/weights/<name>.json` its card:
 the exact command that trained it, seed, backend, package versions, hardware, training
 time, the SHA-256 of the weights file, and the metrics measured on it (with the command
-that measured them). `load(name)` verifies the SHA-256 before loading.
+that measured them). `load(name)` verifies the SHA-256 before loading; `load_file(path)`
+loads any `.keras` file and names one that is truncated or corrupted. The cards are written
+here too: `write_card` when `python -m companion train` has saved the weights,
+`record_metrics` when `evaluate --update-card` has measured them.
 
 Example:
 
@@ -13,10 +16,14 @@ Example:
 """
 
 import hashlib
+import importlib.metadata
 import json
+import os
+import platform
 from pathlib import Path
 
-__all__ = ["WEIGHTS_DIR", "WeightsFileError", "WeightsIntegrityError", "available", "card", "load", "load_file", "read_card", "sha256_of"]
+__all__ = ["WEIGHTS_DIR", "WeightsFileError", "WeightsIntegrityError", "available", "card", "load", "load_file", "read_card", "record_metrics", "sha256_of",
+           "write_card", "write_json"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
 
@@ -98,3 +105,69 @@ def load(name, directory=WEIGHTS_DIR):
             f"{model_card.get('command', 'the command in the card')}"
         )
     return load_file(path)
+
+
+# ----------------------------------------------------------------------------- writing cards
+
+
+def write_json(path, value):
+    """Writes `value` as JSON to `path` atomically (a temporary file renamed over it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _versions():
+    import keras
+
+    backend = keras.backend.backend()
+    names = ["keras", "numpy", {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]]
+    versions = {"python": platform.python_version(), "companion": importlib.metadata.version("companion")}
+    versions.update({name: importlib.metadata.version(name) for name in names})
+    return versions
+
+
+def write_card(weights_path, *, name, command, seed, epochs, batch_size, distribute, compile_options, train_images,
+               parameters, train_seconds):
+    """Writes the model card of a freshly trained weights file beside it (`MODEL.json`) and
+    returns its path: how the model was trained, on what, for how long, and the SHA-256 that
+    `load` checks. Its `metrics` start empty; `record_metrics` fills them."""
+    import keras
+
+    from companion import config
+
+    weights_path = Path(weights_path)
+    card = {
+        "name": name,
+        "command": command,
+        "seed": seed,
+        "backend": keras.backend.backend(),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "distribute": distribute,
+        "compile_options": compile_options,
+        "train_images": train_images,
+        "parameters": parameters,
+        "versions": _versions(),
+        "hardware": config.hardware(),
+        "train_seconds": round(train_seconds, 1),
+        "sha256": sha256_of(weights_path),
+        "metrics": {},
+    }
+    card_path = weights_path.with_suffix(".json")
+    write_json(card_path, card)
+    return card_path
+
+
+def record_metrics(card_path, metrics, command, key=None):
+    """Writes `metrics` and the command that measured them into the model card at `card_path`:
+    at the top of its `metrics`, or under `metrics[key]` (a subset's figures, another k)."""
+    card = read_card(card_path)
+    entry = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
+    entry["command"] = command
+    if key:
+        card["metrics"][key] = entry
+    else:
+        card["metrics"].update(entry)
+    write_json(card_path, card)
