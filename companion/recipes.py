@@ -28,7 +28,8 @@ class Kind:
     measured_when_trained = False  # the command line evaluates it right after training
 
     def compile(self, recipe, model, optimizer, **options):
-        model.compile(optimizer=optimizer, **options)
+        """Compiles `model`; `optimizer()` makes the recipe's optimizer."""
+        model.compile(optimizer=optimizer(), **options)
 
     def batch_options(self, recipe):
         """`MNISTBatches` options besides the images, batch size, seed and epoch."""
@@ -50,7 +51,7 @@ class _Classifier(Kind):
     measured_when_trained = True
 
     def compile(self, recipe, model, optimizer, **options):
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        model.compile(optimizer=optimizer(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], **options)
 
     def batch_options(self, recipe):
@@ -79,7 +80,7 @@ class _GAN(Kind):
     xla = True
 
     def compile(self, recipe, model, optimizer, **options):
-        model.compile(**recipe.gan_compile, **options)  # a GAN builds its own two optimizers
+        model.compile(**recipe.gan_compile, **options)  # a GAN builds its own two optimizers: no schedule
 
     def batch_options(self, recipe):
         return {"with_labels": recipe.conditional, "drop_remainder": True}
@@ -151,8 +152,11 @@ class Recipe:
         """Compiles `model` with the recipe's optimizer (Adam on a cosine schedule over the
         whole run) and loss; `options` (`jit_compile`, `steps_per_execution`, ...) go to
         `Model.compile` as they are."""
-        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.05)
-        self.kind.compile(self, model, keras.optimizers.Adam(schedule), **options)
+        def optimizer():
+            steps = steps_per_epoch * epochs
+            return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=steps, alpha=0.05))
+
+        self.kind.compile(self, model, optimizer, **options)  # a GAN needs no steps_per_epoch: it makes its own
         return model
 
     def batches(self, x, y, batch_size=None, seed=0, epoch=0, shuffle=True):

@@ -73,3 +73,10 @@ def test_compile_puts_the_cosine_schedule_over_the_whole_run(name):
     model = recipe.compile(recipe.build(0), steps_per_epoch=10, epochs=3)
     schedule = model.optimizer._learning_rate  # the schedule object (`learning_rate` reads its current value)
     assert schedule.decay_steps == 30 and schedule.initial_learning_rate == recipe.learning_rate
+
+
+def test_a_gan_compiles_without_a_step_count():
+    """Chapter 6 compiles a GAN by its recipe with steps_per_epoch=None: GANs make their own optimizers."""
+    recipe = recipes.get("mlp_gan")
+    model = recipe.compile(recipe.build(0), steps_per_epoch=None, epochs=2)
+    assert model.compiled
