@@ -1,5 +1,5 @@
-"""The GAN ablation of chapter 6: from the DCGAN recipe of the book (`dcgan` in
-`companion.recipes`), one technique at a time, then combinations, each trained for the
+"""The GAN ablation of chapter 6: from the plain DCGAN recipe the book had before it (then named
+`dcgan` in `companion.recipes`; the ablation led to today's `cluster_gan`), one technique at a time, then combinations, each trained for the
 same wall-clock time on the 2-core CPU (PyTorch backend), with several seeds.
 
 Equal time, not equal steps: each technique costs something per step (R1 a second
@@ -42,7 +42,7 @@ TABLE = RESULTS / "gan_ablation_table.json"
 BATCH_SIZE = 128
 
 # name: (what the row says, DCGAN options, compile options). "baseline" is the book's
-# dcgan recipe as it was before the ablation (non-saturating loss, Adam(2e-4, 0.5) for both).
+# `dcgan` recipe as it was before the ablation (non-saturating loss, Adam(2e-4, 0.5) for both).
 CONFIGS = {
     "baseline": ("plain DCGAN (the starting point)", {}, {}),
     "ema": ("+ EMA of G (0.999)", {"ema_decay": 0.999}, {}),
@@ -133,7 +133,8 @@ def run(name, seed, minutes, x_train, x_test, y_test, classifier):
     import keras
     import numpy as np
 
-    from companion import data, evaluation, plotting
+    from companion import data, evaluation
+    from companion.teaching import plotting
 
     rate = json.loads(CALIBRATION.read_text())[name]["steps_per_second"]
     steps = int(round(minutes * 60 * rate))
@@ -165,7 +166,7 @@ def run(name, seed, minutes, x_train, x_test, y_test, classifier):
 def report():
     import numpy as np
 
-    from companion.plotting import markdown_table
+    from companion.teaching.plotting import markdown_table
 
     runs = [json.loads(line) for line in RUNS.read_text().splitlines()]
     for r in runs:  # the first runs recorded the ten shares themselves

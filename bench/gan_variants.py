@@ -1,4 +1,4 @@
-"""Variants of the shipped `dcgan` recipe (a `ClusterGAN`), each trained for a stretch of
+"""Variants of the shipped `cluster_gan` recipe (a `ClusterGAN`; named `dcgan` until 2026-12-03), each trained for a stretch of
 wall-clock time on the 2-core CPU, with its quality measured along the way: the curve of
 classifier FID, recall and the rest against training minutes tells whether a variant is
 ahead of the recipe at equal time, and whether it is still improving when the run ends.
@@ -12,7 +12,7 @@ survives an interrupted run; a finished variant and seed is skipped when run aga
 
     .venv/bin/python bench/gan_variants.py --variants recipe clusters50 --minutes 15 --every 5
     .venv/bin/python bench/gan_variants.py --report
-    .venv/bin/python bench/gan_variants.py --checkpoint runs/dcgan.ckpt.keras
+    .venv/bin/python bench/gan_variants.py --checkpoint runs/cluster_gan.ckpt.keras
 
 `--checkpoint` measures, the same way, the live generator and its average in a checkpoint
 that `python -m companion train` left (the shipped file keeps the average alone): whether
@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "gan_variants.jsonl"
 BATCH_SIZE = 128
 
-# name: (what it changes, ClusterGAN options, compile options). "recipe" is `dcgan` in
+# name: (what it changes, ClusterGAN options, compile options). "recipe" is `cluster_gan` in
 # companion/recipes.py.
 RECIPE = {"clusters": 20, "ema_decay": 0.999}
 VARIANTS = {
@@ -144,7 +144,7 @@ def measure_checkpoint(path, x_train, x_test, y_test, classifier):
 
 
 def report():
-    from companion.plotting import markdown_table
+    from companion.teaching.plotting import markdown_table
 
     runs = [json.loads(line) for line in RESULTS.read_text().splitlines()]
     rows = [

@@ -3,7 +3,7 @@
 For the device machine of the developers' guide (it has JAX and PyTorch but neither TensorFlow
 nor Keras: carry the `keras` wheel and its small needs, see bench/README.md). Each backend runs
 in its own process, since a process holds one Keras backend, and measures every model at each
-batch size and precision with `companion.benchmark.throughput` (one warm-up run, then the median
+batch size and precision with `companion.training.benchmark.throughput` (one warm-up run, then the median
 of `--repeats` timed runs). Every configuration also checks that the trained model's samples (or
 outputs) are finite. One JSON line per configuration goes to `--out` as soon as it is measured,
 so a run cut short keeps what it measured; a failing configuration is recorded with its error
@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 
-MODELS = ["mlp_vae", "conv_vae", "ar_vae", "conditional_vae", "mlp_gan", "dcgan", "wgan_gp", "conditional_gan",
+MODELS = ["mlp_vae", "conv_vae", "ar_vae", "conditional_vae", "mlp_gan", "cluster_gan", "cluster_wgan_gp", "acgan",
           "denoiser", "classifier"]
 
 
@@ -39,7 +39,7 @@ def _device_name():
 
 def worker(args):
     """Measures every configuration on the backend of this process (KERAS_BACKEND)."""
-    from companion import benchmark
+    from companion.training import benchmark
 
     device = _device_name()
     with open(args.out, "a") as out:

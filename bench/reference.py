@@ -24,8 +24,8 @@ Everything is left at Keras's defaults (`fit` without `jit_compile` or
 `steps_per_execution`), as the examples leave it.
 
     from bench.reference import reference_throughput, reference_trainee
-    reference_throughput("dcgan", batch_size=128)
-    benchmark.throughput("dcgan", alongside=reference_trainee("dcgan"))  # interleaved runs
+    reference_throughput("cluster_gan", batch_size=128)
+    benchmark.throughput("cluster_gan", alongside=reference_trainee("cluster_gan"))  # interleaved runs
 """
 
 import statistics
@@ -34,8 +34,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from companion import benchmark, data, recipes
+from companion import data, recipes
 from companion.models import ACGAN, WGANGP
+from companion.training import benchmark
 
 __all__ = ["build_reference", "reference_throughput", "reference_trainee"]
 
@@ -271,7 +272,7 @@ def reference_trainee(name, batch_size=128, steps=None, seed=0):
 
 def reference_throughput(name, batch_size=128, steps=None, repeats=5, seed=0, min_seconds=2.0):
     """Median training images per second of the keras.io-style reference of `name` alone,
-    timed as `companion.benchmark.throughput` times the companion's model."""
+    timed as `companion.training.benchmark.throughput` times the companion's model."""
     model, batches = reference_trainee(name, batch_size, steps, seed)
     runs, _, steps = benchmark.timed_fits(model, batches, repeats, batch_size, steps=steps, min_seconds=min_seconds)
     median = statistics.median(runs)

@@ -12,8 +12,8 @@ most one fifth of the reference's FID"). Written as the tutorial writes it, on T
   [-1, 1], one `tf.function` step with two gradient tapes.
 
 It trains until `--seconds` of wall-clock time have passed (by default the training time
-in the shipped DCGAN's model card, so that both had the same time on this machine), then
-draws 10,000 samples and measures them exactly as `python -m companion evaluate dcgan`
+in the shipped cluster_gan's model card, so that both had the same time on this machine), then
+draws 10,000 samples and measures them exactly as `python -m companion evaluate cluster_gan`
 does: classifier FID and KID against the 10,000 test images, precision and recall.
 
     KERAS_BACKEND=tensorflow .venv/bin/python bench/reference_dcgan.py [--seconds S] [--seed 0]
@@ -34,7 +34,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-from companion import data, evaluation, metrics, weights  # noqa: E402
+from companion import data, evaluation, weights  # noqa: E402
+from companion.evaluation import metrics
 from companion.cli import _hardware  # noqa: E402
 
 NOISE_DIM, BATCH_SIZE = 100, 256
@@ -164,10 +165,10 @@ def train(seconds, seed):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, help="wall-clock budget (default: the shipped DCGAN's train_seconds)")
+    parser.add_argument("--seconds", type=float, help="wall-clock budget (default: the shipped cluster_gan's train_seconds)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    seconds = args.seconds or weights.card("dcgan")["train_seconds"]
+    seconds = args.seconds or weights.card("cluster_gan")["train_seconds"]
     generator, steps, elapsed = train(seconds, args.seed)
     Path("runs").mkdir(exist_ok=True)
     generator.save("runs/reference_dcgan_generator.keras")

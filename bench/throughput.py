@@ -5,7 +5,7 @@ process loads one Keras backend, and a fresh process's peak RSS is the model's o
 
 * the companion's training images per second at batch 64, 128 and 256: one warm-up run,
   then the median of `--repeats` timed runs, each of as many steps as fill `--min-seconds`
-  (`companion.benchmark.throughput`, `benchmark.timed_fits`);
+  (`companion.training.benchmark.throughput`, `benchmark.timed_fits`);
 * on TensorFlow, in the same process and the same rounds (a run of the companion's model,
   then one of the reference: `benchmark.interleaved_fits`), the keras.io-style reference of
   the same architecture (`bench/reference.py`), and the median of the rounds' ratios;
@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 RESULTS = Path(__file__).resolve().parent / "results" / "throughput_cpu.jsonl"
 MODELS = ("classifier", "mlp_vae", "conv_vae", "ar_vae", "conditional_vae",
-          "mlp_gan", "dcgan", "conditional_gan", "wgan_gp", "denoiser")
+          "mlp_gan", "cluster_gan", "acgan", "cluster_wgan_gp", "denoiser")
 BACKENDS = ("jax", "tensorflow", "torch")  # JAX first: it counts the FLOPs the others use
 
 
@@ -47,7 +47,7 @@ def worker(backend, model, batch_sizes, steps, repeats, min_seconds):
     """Runs in its own process with KERAS_BACKEND=backend; one JSON line per batch size."""
     import keras
 
-    from companion import benchmark
+    from companion.training import benchmark
 
     assert keras.backend.backend() == backend, (keras.backend.backend(), backend)
     if backend == "tensorflow":

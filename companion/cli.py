@@ -13,7 +13,7 @@ expected and what was received, and exits with status 2; success exits with 0.
 with `--resume`, continues an interrupted run from it. When it finishes it saves the
 model to `--out` and writes the model card beside it. `evaluate` prints a table of the
 model's metrics and writes them as JSON. `bench` measures training images per second
-(`companion.benchmark`). The same program is installed as `companion`.
+(`companion.training.benchmark`). The same program is installed as `companion`.
 """
 
 import argparse
@@ -29,7 +29,7 @@ from pathlib import Path
 BACKENDS = ("tensorflow", "jax", "torch")
 # The names of companion.recipes.RECIPES, listed here so that parsing the command line
 # imports no Keras (the backend must be chosen first); a test keeps the two equal.
-NAMES = ("classifier", "mlp_vae", "conv_vae", "ar_vae", "conditional_vae", "mlp_gan", "dcgan", "conditional_gan", "wgan_gp", "denoiser")
+NAMES = ("classifier", "mlp_vae", "conv_vae", "ar_vae", "conditional_vae", "mlp_gan", "cluster_gan", "acgan", "cluster_wgan_gp", "denoiser")
 # The settings of a run that its checkpoint records; resuming with other values is refused.
 RUN_SETTINGS = ("model", "epochs", "batch_size", "seed", "train_images")
 MNIST_TEST_IMAGES = 10000
@@ -94,7 +94,7 @@ def _parser():
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     train.add_argument("--distribute", action="store_true",
                        help="data-parallel training on all local devices: keras.distribution.DataParallel on jax, "
-                            "tf.distribute.MirroredStrategy on tensorflow (companion.distribute)")
+                            "tf.distribute.MirroredStrategy on tensorflow (companion.training.distribute)")
 
     evaluate = commands.add_parser("evaluate", help="measure a model and print its metrics")
     evaluate.add_argument("model", choices=NAMES)
@@ -271,7 +271,7 @@ def train(args, argv):
 
     with contextlib.ExitStack() as stack:
         if args.distribute:
-            from companion import distribute
+            from companion.training import distribute
 
             devices = stack.enter_context(distribute.data_parallel())
             print(f"Data-parallel training on {len(devices)} devices: {', '.join(map(str, devices))}")
@@ -359,7 +359,8 @@ def evaluate(args, argv):
 
 def bench(args, argv):
     _check_bench(args)
-    from companion import benchmark, weights
+    from companion import weights
+    from companion.training import benchmark
 
     result = benchmark.throughput(
         args.model, batch_size=args.batch_size, steps=args.steps, repeats=args.repeats, mixed_precision=args.mixed_precision,

@@ -15,12 +15,13 @@ import math
 import numpy as np
 
 __all__ = [
-    "IMAGE_SHAPE", "IMAGE_PIXELS", "NUM_CLASSES", "positive_int", "non_negative", "number", "seed", "one_of",
+    "IMAGE_SIZE", "IMAGE_SHAPE", "IMAGE_PIXELS", "NUM_CLASSES", "positive_int", "non_negative", "number", "seed", "one_of",
     "images", "labels", "labels_for", "latents",
 ]
 
-IMAGE_SHAPE = (28, 28, 1)
-IMAGE_PIXELS = 28 * 28
+IMAGE_SIZE = 28  # MNIST images are IMAGE_SIZE x IMAGE_SIZE pixels
+IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 NUM_CLASSES = 10
 
 
@@ -85,7 +86,7 @@ def images(name, x, value_range=(0.0, 1.0)):
     x = np.asarray(x)
     if x.ndim < 2 or len(x) == 0 or x[0].size != IMAGE_PIXELS or x.shape[1:] not in (
         (IMAGE_PIXELS,),
-        (28, 28),
+        (IMAGE_SIZE, IMAGE_SIZE),
         IMAGE_SHAPE,
     ):
         raise ValueError(

@@ -13,7 +13,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from companion import cli, data, metrics, validation, weights
+from companion import cli, data, validation, weights
+from companion.evaluation import metrics
 from companion.models import ConditionalVAE, DCGAN, MLPGAN, MLPVAE
 from companion.training import resume_training
 from companion.training.checkpoints import read_progress, save_checkpoint
@@ -265,8 +266,8 @@ def test_resume_without_a_checkpoint_is_refused_unless_allowed(tmp_path, capsys)
 
 def test_resume_of_another_model_is_refused(small_run, capsys):
     folder, common = small_run
-    refused(["train", "dcgan", "--resume", "--checkpoint", str(folder / "vae.ckpt.keras"), "--out", str(folder / "gan.keras"), *common],
-            capsys, r"MODEL: the checkpoint '.*vae.ckpt.keras' was written by a run with model='mlp_vae', received 'dcgan'")
+    refused(["train", "cluster_gan", "--resume", "--checkpoint", str(folder / "vae.ckpt.keras"), "--out", str(folder / "gan.keras"), *common],
+            capsys, r"MODEL: the checkpoint '.*vae.ckpt.keras' was written by a run with model='mlp_vae', received 'cluster_gan'")
 
 
 def test_resume_with_other_epochs_is_refused(small_run, capsys):

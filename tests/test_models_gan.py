@@ -1,15 +1,20 @@
-"""Tests of the GANs and of the per-backend training steps, run on every backend."""
+"""Tests of companion.models.gan: the GANs, their losses and training techniques (EMA, spectral
+normalization, R1, TTUR, hinge loss), each against a computation that does not use the code under
+test, run on every backend."""
 
 import keras
 import numpy as np
 import pytest
-from keras import layers
+from keras import layers, ops
 from scipy.stats import norm
 
 from companion import data, training
 from companion.models import ACGAN, GAN, WGANGP, ClusterGAN, ClusterWGANGP, ConditionalGAN, DCGAN, InfoGAN, MLPGAN
+from companion.models.gan_parts import SpectralConv2D, SpectralDense
+from companion.training.checkpoints import save_for_inference
 
 pytestmark = pytest.mark.backend
+
 
 FACTORIES = {
     "mlp": lambda **kw: MLPGAN(latent_dim=8, **kw),
@@ -35,9 +40,9 @@ HISTORY_KEYS = {"d_loss", "g_loss", "d_acc_real", "d_acc_fake"}
 
 
 @pytest.fixture(scope="module")
-def real(mnist):
-    (x_train, y_train), _ = mnist
-    return data.scale(x_train[:64]), y_train[:64].astype("int32")
+def real(scaled_train):
+    x, y = scaled_train
+    return x[:64], y[:64]
 
 
 def make(kind, seed=0, **compile_kwargs):
@@ -53,6 +58,13 @@ def batches(model, x, y, batch_size=32, seed=0):
 
 def labels_for(model, n):
     return np.arange(n) % 10 if model.conditional else None
+
+
+def tiny_dcgan(**options):
+    keras.utils.set_random_seed(0)
+    model = DCGAN(latent_dim=8, filters=(8, 4), seed=0, **options)
+    model.compile()
+    return model
 
 
 @pytest.mark.parametrize("kind", FACTORIES)
@@ -403,3 +415,148 @@ def test_clustergan_draws_codes_with_the_clusters_shares(real):
 def test_gan_rejects_bad_input(real, call, error, message):
     with pytest.raises(error, match=message):
         call(make("dcgan"), real[0])
+
+
+# -------------------------------------------------------------------------- EMA
+
+
+def test_ema_is_the_exponentially_weighted_mean_of_a_known_weight_sequence(numpy_of):
+    decay = 0.9
+    model = tiny_dcgan(ema_decay=decay)
+    rng = np.random.default_rng(0)
+    sequence = [[rng.standard_normal(w.shape) for w in model.generator.get_weights()] for _ in range(30)]
+    averages = []
+    for weights in sequence:
+        model.generator.set_weights([w.astype(np.float32) for w in weights])
+        model.update_ema()
+        averages.append(model.ema_generator.get_weights())
+    # After K steps: sum_k decay^(K - k) w_k / sum_k decay^(K - k), whatever the starting
+    # weights; after the first step, the generator's weights themselves.
+    for K in (1, 2, 30):
+        weights = decay ** (K - np.arange(1, K + 1))
+        for i, ema in enumerate(averages[K - 1]):  # every weight, BN's statistics too
+            expected = sum(c * w[i] for c, w in zip(weights, sequence[:K])) / weights.sum()
+            # float32 storage: each step rounds to ~6e-8 relative; 30 steps stay within 1e-5.
+            np.testing.assert_allclose(ema, expected, rtol=1e-5, atol=1e-6)
+    assert float(numpy_of(model.ema_updates)) == len(sequence)
+
+
+def test_ema_generator_is_updated_each_step_and_is_what_generate_and_saving_use(real_images, tmp_path, numpy_of):
+    model = tiny_dcgan(ema_decay=0.99)
+    model.fit(data.MNISTBatches(real_images, batch_size=32, seed=0), epochs=2, verbose=0)
+    steps = int(model.optimizer.iterations.numpy())
+    assert steps == 4 and float(numpy_of(model.ema_updates)) == steps
+    z = np.random.default_rng(1).standard_normal((5, 8)).astype(np.float32)
+    from_ema = numpy_of(model.ema_generator(ops.convert_to_tensor(z), training=False))
+    from_generator = numpy_of(model.generator(ops.convert_to_tensor(z), training=False))
+    assert np.abs(from_ema - from_generator).max() > 1e-4  # the average lags the generator
+    np.testing.assert_allclose(model.generate_from(z), from_ema, rtol=1e-6, atol=1e-6)
+    path = tmp_path / "ema.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded.generate_from(z), model.generate_from(z))
+    # Shipped: one generator, holding the average, and the discriminator unchanged.
+    save_for_inference(model, tmp_path / "shipped.keras")
+    shipped = keras.saving.load_model(tmp_path / "shipped.keras", safe_mode=True)
+    assert shipped.ema_generator is None and shipped.ema_decay is None
+    np.testing.assert_allclose(shipped.generate_from(z), from_ema, rtol=1e-6, atol=1e-6)
+    for a, b in zip(shipped.discriminator.get_weights(), model.discriminator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert len(shipped.weights) == len(model.weights) - len(model.ema_generator.weights) - 1  # no average, no step count
+
+
+def test_ema_decay_is_checked():
+    for bad in (0.0, 1.0, 1.5, "0.9"):
+        with pytest.raises(ValueError, match=r"Expected `ema_decay` to be a finite number > 0 and < 1. Received: ema_decay="):
+            DCGAN(ema_decay=bad)
+
+
+# ------------------------------------------------------- spectral normalization
+
+
+def test_spectrally_normalized_discriminator_trains_and_round_trips(real_images, tmp_path, numpy_of):
+    # On PyTorch, keras.layers.SpectralNormalization fails here ("modified by an inplace operation").
+    model = tiny_dcgan(spectral_norm=True)
+    history = model.fit(data.MNISTBatches(real_images, batch_size=32, seed=0), epochs=1, verbose=0)
+    assert np.isfinite(history.history["d_loss"]).all()
+    for layer in model.discriminator.layers:
+        if isinstance(layer, (SpectralConv2D, SpectralDense)):
+            kernel = numpy_of(layer.kernel).reshape(-1, layer.kernel.shape[-1])
+            # One power-iteration step per call from a random u: a lower bound on sigma, within a factor of a few.
+            estimate, largest = float(numpy_of(layer.singular_value())), np.linalg.svd(kernel, compute_uv=False)[0]
+            assert 0 < estimate <= largest * (1 + 1e-5)
+    path = tmp_path / "sn.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded.discriminator_probability(real_images[:4]), model.discriminator_probability(real_images[:4]))
+
+
+# --------------------------------------------------------------------------- R1
+
+
+def test_r1_penalty_is_differentiated_in_training(real_images, numpy_of):
+    """The same discriminator steps from the same start, with and without R1: with it, the
+    gradient norm at the real images ends lower. Were the penalty a constant to the
+    optimizer (not differentiated through), both runs would end equal."""
+    x = ops.convert_to_tensor(real_images)
+    penalties = {}
+    for weight in (0.0, 100.0):
+        model = tiny_dcgan(r1_weight=weight)
+        model.generator.trainable = False
+        model.compile(d_optimizer=keras.optimizers.Adam(1e-3))
+        model.fit(data.MNISTBatches(real_images, batch_size=64, seed=0), epochs=5, verbose=0)
+        penalties[weight] = float(numpy_of(model.r1_penalty(x, None, training.input_gradient)))
+    assert penalties[100.0] < penalties[0.0], penalties
+
+
+# ------------------------------------------------------------------------- TTUR
+
+
+def test_ttur_moves_each_network_by_its_own_learning_rate(real_images, numpy_of):
+    """Adam's first step moves each weight by lr * g / (|g| + eps), i.e. by lr for any weight
+    whose gradient is far above eps = 1e-7: the largest change in each network is its rate."""
+    model = tiny_dcgan()
+    model.compile(d_learning_rate=4e-4, g_learning_rate=1e-4)
+    d_before = [numpy_of(v) for v in model.discriminator.trainable_variables]
+    g_before = [numpy_of(v) for v in model.generator.trainable_variables]
+    model.fit(real_images, batch_size=64, epochs=1, verbose=0, shuffle=False)
+    d_change = max(np.abs(numpy_of(v) - b).max() for v, b in zip(model.discriminator.trainable_variables, d_before))
+    g_change = max(np.abs(numpy_of(v) - b).max() for v, b in zip(model.generator.trainable_variables, g_before))
+    # float32 weights of order 0.1 round to ~1e-8, i.e. 1e-4 of these steps.
+    assert d_change == pytest.approx(4e-4, rel=1e-3) and g_change == pytest.approx(1e-4, rel=1e-3)
+    with pytest.raises(ValueError, match=r"Expected `d_learning_rate` to be a finite number > 0. Received: d_learning_rate=-1"):
+        model.compile(d_learning_rate=-1)
+    with pytest.raises(ValueError, match=r"Give `g_optimizer` or `g_learning_rate`, not both"):
+        model.compile(g_optimizer="adam", g_learning_rate=1e-3)
+
+
+# ----------------------------------------------------------------------- losses
+
+
+@pytest.mark.parametrize("gan_loss", ["non_saturating", "hinge"])
+def test_losses_match_their_formulas_on_the_discriminators_logits(gan_loss, real_images, numpy_of):
+    model = tiny_dcgan(gan_loss=gan_loss)
+    z = np.random.default_rng(0).standard_normal((len(real_images), 8)).astype(np.float32)
+    model.sample_noise = lambda n: ops.convert_to_tensor(z[:n])
+    fake = model.generate_images(ops.convert_to_tensor(z), training=True)  # the losses generate in training mode
+    real_logits = numpy_of(model.discriminate(ops.convert_to_tensor(real_images)))
+    fake_logits = numpy_of(model.discriminate(fake))
+    softplus = lambda a: np.logaddexp(0.0, a)
+    relu = lambda a: np.maximum(a, 0.0)
+    if gan_loss == "hinge":
+        expected_d = relu(1 - real_logits).mean() + relu(1 + fake_logits).mean()
+        expected_g = -fake_logits.mean()
+    else:
+        expected_d = softplus(-real_logits).mean() + softplus(fake_logits).mean()
+        expected_g = softplus(-fake_logits).mean()
+    d_loss, _ = model.discriminator_loss(ops.convert_to_tensor(real_images), None, training.input_gradient)
+    # float32 logits of order 1, means of 64 terms: 1e-5 relative is float32 rounding.
+    np.testing.assert_allclose(float(numpy_of(d_loss)), expected_d, rtol=1e-5)
+    np.testing.assert_allclose(float(numpy_of(model.generator_loss(len(real_images), None))), expected_g, rtol=1e-5)
+
+
+def test_gan_loss_is_checked():
+    with pytest.raises(ValueError, match=r"Expected `gan_loss` among non_saturating, hinge. Received: gan_loss='wasserstein'"):
+        DCGAN(gan_loss="wasserstein")
+    with pytest.raises(ValueError, match=r"Expected `gan_loss` among wasserstein. Received: gan_loss='hinge'"):
+        WGANGP(gan_loss="hinge")

@@ -44,3 +44,20 @@ def test_shipped_model_reproduces_the_subset_figures_in_its_card(name, mnist_dir
     # backends (about 1e-6 relative) or, for accuracies, an argmax flip on a near-tie
     # (1/1000 per image), hence 1e-3 relative and 2e-3 absolute.
     assert measured == pytest.approx(recorded, rel=1e-3, abs=2e-3)
+
+
+def test_weights_load_verifies_the_sha256(trained):
+    folder, _ = trained
+    model = weights.load("classifier", directory=folder)
+    assert model.count_params() > 0
+    path = folder / "classifier.keras"
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    tampered = folder / "tampered"
+    tampered.mkdir()
+    (tampered / "classifier.keras").write_bytes(bytes(content))
+    (tampered / "classifier.json").write_text((folder / "classifier.json").read_text())
+    with pytest.raises(weights.WeightsIntegrityError, match=r"classifier.keras: SHA-256 [0-9a-f]{64} does not match"):
+        weights.load("classifier", directory=tampered)
+    with pytest.raises(FileNotFoundError, match=r"Expected `name` among: classifier. Received: name='nothing'"):
+        weights.card("nothing", directory=folder)

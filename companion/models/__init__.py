@@ -7,7 +7,9 @@
   `WGANGP` (`companion.models.gan`);
 * `Denoiser`, a small U-Net trained to remove Gaussian noise (`companion.models.denoiser`);
 * `SeriesVAE`, a VAE with a Gaussian likelihood for 1-D time series (`companion.models.series`);
-* `VectorGAN` and `Autoencoder`, small models for the theory chapters (`companion.models.toy`).
+* `VectorGAN` and `Autoencoder`, small models for the theory chapters (`companion.models.small`);
+* `BernoulliPixels` and `BernoulliMixture`, pixel-independent baselines (`companion.models.baselines`),
+  and `PCA`, `kmeans` (`companion.models.pca`), imported from their modules.
 
 `MLPVAE` and `MLPGAN` are the source chapter's models, sized as there, made correct.
 """
@@ -16,7 +18,7 @@ from companion.models.denoiser import Denoiser
 from companion.models.gan import ACGAN, DCGAN, GAN, MLPGAN, WGANGP, ClusterGAN, ClusterWGANGP, ConditionalGAN, GANOptimizers, InfoGAN
 from companion.models.made import MADE
 from companion.models.series import SeriesVAE
-from companion.models.toy import Autoencoder, VectorGAN
+from companion.models.small import Autoencoder, VectorGAN
 from companion.models.vae import ARVAE, VAE, ConditionalVAE, ConvVAE, MLPVAE
 
 __all__ = [

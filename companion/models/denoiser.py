@@ -17,9 +17,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from companion.distribute import scale_for_replicas
 from companion import validation
 from companion.models import _fit
+from companion.training.distribute import scale_for_replicas
 
 __all__ = ["Denoiser"]
 

@@ -428,7 +428,7 @@ class GAN(SeedStateMixin, keras.Model):
         return gan_train_step(self, *args)
 
     def test_step(self, *args):
-        raise NotImplementedError(f"{type(self).__name__} has no held-out loss; use companion.metrics")
+        raise NotImplementedError(f"{type(self).__name__} has no held-out loss; use companion.evaluation.metrics")
 
     # ------------------------------------------------------------------ public methods
 
@@ -751,7 +751,7 @@ class ClusterGAN(InfoGAN):
     of Liu et al., 2020, with clusters found once, before training).
 
     Before the first step, `fit_clusters` groups the training images into `clusters`
-    clusters by k-means (`companion.pca.kmeans`) on their first `cluster_components`
+    clusters by k-means (`companion.models.pca.kmeans`) on their first `cluster_components`
     principal components, and stores the projection, the centres and each cluster's
     share of the images in the model (saved in the `.keras` file). Then, as in `ACGAN`,
     the discriminator has a second head of `clusters + 1` classes on the same features:
@@ -797,7 +797,7 @@ class ClusterGAN(InfoGAN):
     def fit_clusters(self, images, seed=0, max_images=None):
         """Finds the clusters of `images` (in [0, 1], `(n, 28, 28, 1)`): principal components
         of the images, k-means on their codes; returns the cluster of each image."""
-        from companion.pca import PCA, kmeans
+        from companion.models.pca import PCA, kmeans
 
         images = validation.images("images", images)
         if len(images) < max(self.clusters, self.cluster_components):

@@ -12,7 +12,7 @@ be negative. Everything else (the encoder, the reparameterization, the closed-fo
 
 Example:
 
->>> x = toy.wave_series(10000, length=64, seed=0)
+>>> x = synthetic.wave_series(10000, length=64, seed=0)
 >>> vae = SeriesVAE(length=64, latent_dim=4, seed=0)
 >>> vae.compile(optimizer=keras.optimizers.Adam(1e-3))
 >>> vae.fit(x, batch_size=128, epochs=30)

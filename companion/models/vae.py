@@ -24,10 +24,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from companion.distribute import scale_for_replicas
 from companion import validation
 from companion.models import _fit
 from companion.models._seeded import SeedStateMixin
+from companion.training.distribute import scale_for_replicas
 
 __all__ = ["VAE", "MLPVAE", "ConvVAE", "ConditionalVAE", "bernoulli_nll", "gaussian_kl", "gaussian_kl_per_dimension"]
 
@@ -173,7 +173,7 @@ class VAE(SeedStateMixin, keras.Model):
         self.reconstruction_tracker.update_state(reconstruction, sample_weight=sample_weight)
         self.kl_tracker.update_state(kl, sample_weight=sample_weight)
         self.neg_elbo_tracker.update_state(reconstruction + kl, sample_weight=sample_weight)
-        return scale_for_replicas(loss)  # 1 / replicas under tf.distribute (companion.distribute)
+        return scale_for_replicas(loss)  # 1 / replicas under tf.distribute (companion.training.distribute)
 
     # ------------------------------------------------------------------ public methods (NumPy in, NumPy out)
 

@@ -1,4 +1,5 @@
-"""Training machinery: the GAN step on each backend, checkpoints, and guards.
+"""Training machinery: the GAN step on each backend, callbacks, checkpoints, data-parallel
+training (`companion.training.distribute`) and throughput (`companion.training.benchmark`).
 
 The GANs in `companion.models.gan` write what one step computes with `keras.ops`; how
 gradients are taken and applied differs per backend, so each backend has one small

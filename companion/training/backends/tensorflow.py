@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from companion.distribute import scale_for_replicas
+from companion.training.distribute import scale_for_replicas
 
 
 def input_gradient(function, x):
