@@ -29,7 +29,7 @@ from pathlib import Path
 BACKENDS = ("tensorflow", "jax", "torch")
 # The names of companion.recipes.RECIPES, listed here so that parsing the command line
 # imports no Keras (the backend must be chosen first); a test keeps the two equal.
-NAMES = ("classifier", "mlp_vae", "conv_vae", "ar_vae", "conditional_vae", "mlp_gan", "cluster_gan", "acgan", "cluster_wgan_gp", "denoiser")
+NAMES = ("classifier", "mlp_vae", "conv_vae", "ar_vae", "conditional_vae", "mlp_gan", "cluster_gan", "acgan", "cluster_wgan_gp", "denoiser", "diffusion")
 # The settings of a run that its checkpoint records; resuming with other values is refused.
 RUN_SETTINGS = ("model", "epochs", "batch_size", "seed", "train_images")
 MNIST_TEST_IMAGES = 10000

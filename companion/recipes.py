@@ -9,16 +9,16 @@ import dataclasses
 import keras
 
 from companion import data, evaluation
-from companion.models import ACGAN, ARVAE, ClusterGAN, ClusterWGANGP, Denoiser, MLPGAN, ConditionalVAE, ConvVAE, MLPVAE
+from companion.models import ACGAN, ARVAE, ClusterGAN, ClusterWGANGP, Denoiser, Diffusion, MLPGAN, ConditionalVAE, ConvVAE, MLPVAE
 from companion.models.classifier import build_classifier
 
-__all__ = ["CLASSIFIER", "DENOISER", "GAN", "Kind", "RECIPES", "Recipe", "VAE", "get"]
+__all__ = ["CLASSIFIER", "DENOISER", "DIFFUSION", "GAN", "Kind", "RECIPES", "Recipe", "VAE", "get"]
 
 
 class Kind:
     """What training and measuring one kind of model takes; every recipe has one.
 
-    The four kinds (`CLASSIFIER`, `VAE`, `GAN`, `DENOISER`) hold, each in one place, what
+    The five kinds (`CLASSIFIER`, `VAE`, `GAN`, `DENOISER`, `DIFFUSION`) hold, each in one place, what
     differs between them: how the model is compiled, what its batches carry, whether
     TensorFlow compiles it with XLA, and what `python -m companion evaluate` measures.
     """
@@ -99,7 +99,18 @@ class _Denoiser(Kind):
         return evaluation.evaluate_denoiser(model, x_test, x_train, seed=seed)
 
 
-CLASSIFIER, VAE, GAN, DENOISER = _Classifier(), _VAE(), _GAN(), _Denoiser()
+class _Diffusion(Kind):
+    name = "diffusion"
+    xla = False  # measured: TensorFlow trains it faster without XLA (oneDNN convolutions)
+
+    def needs_classifier(self, recipe):
+        return True
+
+    def evaluate(self, recipe, model, x_test, y_test, *, x_train=None, classifier=None, seed=0, **kwargs):
+        return evaluation.evaluate_diffusion(model, x_test, x_train=x_train, classifier=classifier, seed=seed)
+
+
+CLASSIFIER, VAE, GAN, DENOISER, DIFFUSION = _Classifier(), _VAE(), _GAN(), _Denoiser(), _Diffusion()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,13 +119,14 @@ class Recipe:
 
     Attributes:
         name: the model's name on the command line and in `companion/weights/`.
-        kind: `CLASSIFIER`, `VAE`, `GAN` or `DENOISER` (a `Kind`).
+        kind: `CLASSIFIER`, `VAE`, `GAN`, `DENOISER` or `DIFFUSION` (a `Kind`).
         build: `build(seed)` returns the uncompiled model.
         epochs, batch_size, learning_rate: training defaults.
         conditional: the model takes labels.
         binarize: "dynamic" to train on binary images redrawn every epoch (the VAEs).
         gan_compile: for GANs, what `GAN.compile` takes besides the options (e.g. the two
             learning rates, `d_learning_rate` and `g_learning_rate`).
+        adam: further arguments of the Adam optimizer (e.g. `use_ema`, `ema_momentum`).
     """
 
     name: str
@@ -126,6 +138,7 @@ class Recipe:
     conditional: bool = False
     binarize: str = None
     gan_compile: dict = dataclasses.field(default_factory=dict)
+    adam: dict = dataclasses.field(default_factory=dict)
 
     def compile_options(self, backend=None):
         """The `Model.compile` options the command line trains with on `backend` (default: the active one).
@@ -154,7 +167,8 @@ class Recipe:
         `Model.compile` as they are."""
         def optimizer():
             steps = steps_per_epoch * epochs
-            return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=steps, alpha=0.05))
+            schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=steps, alpha=0.05)
+            return keras.optimizers.Adam(schedule, **self.adam)
 
         self.kind.compile(self, model, optimizer, **options)  # a GAN needs no steps_per_epoch: it makes its own
         return model
@@ -202,6 +216,10 @@ RECIPES = {
         # One uninterrupted run, its cosine schedule spread over all the epochs: a run resumed to
         # more epochs keeps its first schedule (the card holds the gain over the tuned filters).
         Recipe("denoiser", DENOISER, lambda seed: Denoiser(bottleneck_convs=2, seed=seed), epochs=24, batch_size=128),
+        # Sampled from a moving average of the weights (Adam's `use_ema`, copied into the model
+        # when training ends), as Ho et al. do; seven epochs fit the issue's hour on two cores.
+        Recipe("diffusion", DIFFUSION, lambda seed: Diffusion(seed=seed), epochs=7, batch_size=128, learning_rate=1e-3,
+               adam={"use_ema": True, "ema_momentum": 0.999}),
     ]
 }
 

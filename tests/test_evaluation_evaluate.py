@@ -50,3 +50,29 @@ def test_evaluate_denoiser_reports_the_gain_over_the_better_filter(clean, mnist)
     assert results["sigma"] == evaluation.DENOISING_SIGMA == 0.5
     with pytest.raises(ValueError, match="Received: x_train=None"):
         evaluation.evaluate_denoiser(model, clean[:50], None)
+
+
+def test_evaluate_diffusion_measures_ddim_samples_and_times_each_step_count(clean, monkeypatch):
+    """The sample metrics are evaluate_gan's on DDIM samples of the asked step count, and the
+    timings come from one draw per step count, longer for more steps."""
+    from companion import weights
+    from companion.models import Diffusion
+
+    keras.utils.set_random_seed(0)
+    model = Diffusion(timesteps=250, filters=(8, 8, 8), embedding_dim=16, groups=4, seed=0)
+    calls = []
+    generate = model.generate
+    monkeypatch.setattr(model, "generate", lambda n, **kw: calls.append((n, kw)) or generate(n, **kw))
+    results = evaluation.evaluate_diffusion(model, clean[:40], classifier=weights.load("classifier"), seed=0, steps=5,
+                                            timed_images=20, progress=False)
+    assert calls[0] == (40, {"labels": None, "seed": 0, "steps": 5, "sampler": "ddim"})
+    assert [kw["steps"] for n, kw in calls[2:]] == list(evaluation.evaluate.SAMPLING_STEPS)
+    assert (results["sampler"], results["sampling_steps"], results["test_images"]) == ("ddim", 5, 40)
+    assert {"fid", "precision", "recall", "density", "coverage", "kid"} <= results.keys()
+    seconds = [results[f"seconds_per_1000_images_{s}_steps"] for s in evaluation.evaluate.SAMPLING_STEPS]
+    assert all(s > 0 for s in seconds) and seconds[-1] > seconds[0], "250 steps take longer than 10"
+    fids = results["fid_by_steps"]
+    assert list(fids) == [str(s) for s in evaluation.evaluate.SAMPLING_STEPS] and all(f > 0 for f in fids.values())
+    assert len(set(fids.values())) > 1, "each step count draws other samples"
+    with pytest.raises(ValueError, match="Received: classifier=None"):
+        evaluation.evaluate_diffusion(model, clean[:40], classifier=None)

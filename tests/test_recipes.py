@@ -16,9 +16,9 @@ def first_batch(name, batch_size=4):
     return batches, batches[0]
 
 
-def test_every_recipe_has_one_of_the_four_kinds():
+def test_every_recipe_has_one_of_the_five_kinds():
     kinds = {name: recipe.kind for name, recipe in recipes.RECIPES.items()}
-    assert set(kinds.values()) == {recipes.CLASSIFIER, recipes.VAE, recipes.GAN, recipes.DENOISER}
+    assert set(kinds.values()) == {recipes.CLASSIFIER, recipes.VAE, recipes.GAN, recipes.DENOISER, recipes.DIFFUSION}
     assert all(isinstance(kind, recipes.Kind) for kind in kinds.values())
 
 
@@ -52,8 +52,21 @@ def test_the_classifier_reads_images_and_labels_and_the_denoiser_images_alone():
     assert isinstance(x, np.ndarray) and x.shape[0] == 4
 
 
+def test_the_diffusion_model_reads_grey_images_alone():
+    batches, x = first_batch("diffusion")
+    assert isinstance(x, np.ndarray) and x.shape[0] == 4 and len(batches) == 3
+    assert not set(np.unique(x)) <= {0.0, 1.0}, "grey levels, not binary draws"
+
+
+def test_the_diffusion_recipe_averages_its_weights():
+    """Adam keeps a moving average of the weights and copies it into the model when fit ends."""
+    recipe = recipes.get("diffusion")
+    model = recipe.compile(recipe.build(0), steps_per_epoch=10, epochs=2)
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == recipe.adam["ema_momentum"]
+
+
 @pytest.mark.parametrize("name, needs", [("mlp_vae", False), ("conditional_vae", True), ("mlp_gan", True), ("classifier", False),
-                                         ("denoiser", False)])
+                                         ("denoiser", False), ("diffusion", True)])
 def test_evaluate_asks_for_the_classifier_where_it_measures_samples_by_it(name, needs):
     recipe = recipes.get(name)
     assert recipe.kind.needs_classifier(recipe) is needs

@@ -9,12 +9,14 @@ yardsticks a measurement is set beside.
   other modules import without Keras);
 * `companion.evaluation.denoising`: Gaussian noise and the tuned classical filters the
   denoiser is measured against;
+* `companion.evaluation.families`: the diffusion model beside the best VAE and the best
+  unconditional GAN, measured in one run;
 * `companion.evaluation.published`: published MNIST likelihoods with the protocol of each.
 """
 
 __all__ = [
     "DENOISING_SIGMA", "class_probabilities", "classifier_features", "evaluate_classifier", "evaluate_denoiser", "evaluate_gan",
-    "evaluate_vae", "predicted_labels", "sample_metrics",
+    "evaluate_diffusion", "evaluate_vae", "predicted_labels", "sample_metrics", "timed_generate",
 ]
 
 

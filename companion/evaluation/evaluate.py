@@ -10,6 +10,9 @@ calls the function of its kind).
   how many digits it reads in at least 3% of the samples and the largest share of one digit,
   the median distance from samples to their nearest training image; conditional GANs
   also the conditional accuracy of their samples;
+* diffusion model: the GAN's sample metrics with 50 DDIM steps, and the sampling time and
+  FID of 1,000 images at 10, 25, 50 and 250 steps (`evaluate_diffusion`), then the three
+  families side by side (`companion.evaluation.families`);
 * denoiser: PSNR and SSIM on test images with Gaussian noise (sigma = 0.5, clipped), beside
   the noisy input and a Gaussian and a median filter, each tuned on 2,000 validation
   images (the last training images, with their own noise), and the gain over the better.
@@ -23,7 +26,7 @@ from companion.models.classifier import feature_extractor
 
 __all__ = [
     "DENOISING_SIGMA", "class_probabilities", "classifier_features", "evaluate_classifier", "evaluate_denoiser", "evaluate_gan",
-    "evaluate_vae", "predicted_labels", "sample_metrics",
+    "evaluate_diffusion", "evaluate_vae", "predicted_labels", "sample_metrics", "timed_generate",
 ]
 
 DENOISING_SIGMA = 0.5
@@ -90,14 +93,15 @@ def evaluate_vae(model, x_test, y_test=None, classifier=None, k=1000, seed=0, pr
     return results
 
 
-def evaluate_gan(model, x_test, x_train=None, classifier=None, seed=0):
-    """The sample metrics of a GAN (see the module docstring): as many samples as test images."""
+def evaluate_gan(model, x_test, x_train=None, classifier=None, seed=0, **generate_options):
+    """The sample metrics of a GAN (see the module docstring): as many samples as test images,
+    drawn by `model.generate(n, labels, seed, **generate_options)`."""
     if classifier is None:
         raise ValueError("Evaluating a GAN needs the evaluation `classifier`. Received: classifier=None")
     n = len(x_test)
     results = {"test_images": n}
     labels = (np.arange(n) % 10) if model.conditional else None
-    samples = model.generate(n, labels=labels, seed=seed)
+    samples = model.generate(n, labels=labels, seed=seed, **generate_options)
     fake, real = classifier_features(classifier, samples), classifier_features(classifier, x_test)
     results.update(sample_metrics(real, fake))
     results["kid"], results["kid_std"] = metrics.kernel_distance(real, fake, seed=seed)
@@ -112,6 +116,47 @@ def evaluate_gan(model, x_test, x_train=None, classifier=None, seed=0):
     if model.conditional:  # the argmax of the probabilities computed above
         results["conditional_accuracy"] = metrics.conditional_accuracy(probabilities.argmax(axis=1), labels)
     return results
+
+
+SAMPLING_STEPS = (10, 25, 50, 250)
+
+
+def timed_generate(model, n, seed=0, **generate_options):
+    """`model.generate(n, seed=seed, **generate_options)` and the seconds it took per 1,000 images."""
+    import time
+
+    start = time.perf_counter()
+    samples = model.generate(n, seed=seed, **generate_options)
+    return samples, (time.perf_counter() - start) * 1000 / n
+
+
+def evaluate_diffusion(model, x_test, x_train=None, classifier=None, seed=0, steps=50, timed_images=1000, progress=True):
+    """A diffusion model's samples measured as a GAN's (`evaluate_gan`), drawn by DDIM in `steps`
+    steps, and, at each number of DDIM steps in `SAMPLING_STEPS`, the seconds per 1,000 images
+    of drawing `timed_images` images and their FID against the first `timed_images` test images
+    (`fid_by_steps`: the curve of quality against sampling cost; the FID of fewer images is
+    higher for the same model, so it is compared only along the curve)."""
+    if classifier is None:
+        raise ValueError("Evaluating a diffusion model needs the evaluation `classifier`. Received: classifier=None")
+    results = evaluate_gan(model, x_test, x_train=x_train, classifier=classifier, seed=seed, steps=steps, sampler="ddim")
+    results.update(sampler="ddim", sampling_steps=steps, timed_images=timed_images)
+    real = classifier_features(classifier, x_test[:timed_images])
+    model.generate(min(timed_images, 100), seed=seed, steps=2)  # warm-up: the first call compiles
+    fids = {}
+    for count in _progress(SAMPLING_STEPS, progress, "DDIM steps"):
+        samples, seconds = timed_generate(model, timed_images, seed=seed, steps=count, sampler="ddim")
+        results[f"seconds_per_1000_images_{count}_steps"] = round(seconds, 3)
+        fids[str(count)] = round(metrics.frechet_distance(real, classifier_features(classifier, samples)), 6)
+    results["fid_by_steps"] = fids
+    return results
+
+
+def _progress(items, progress, description):
+    if not progress:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=description)
 
 
 def evaluate_denoiser(model, x_test, x_train, seed=0):

@@ -6,6 +6,8 @@
   (a DCGAN trained on k-means clusters of the images in place of labels), `ClusterWGANGP`, `ConditionalGAN`, `ACGAN` (conditional, with an auxiliary classifier),
   `WGANGP` (`companion.models.gan`);
 * `Denoiser`, a small U-Net trained to remove Gaussian noise (`companion.models.denoiser`);
+* `Diffusion`, a denoising diffusion model with a U-Net noise predictor, sampled by DDPM or DDIM
+  (`companion.models.diffusion`);
 * `SeriesVAE`, a VAE with a Gaussian likelihood for 1-D time series (`companion.models.series`);
 * `VectorGAN` and `Autoencoder`, small models for the theory chapters (`companion.models.small`);
 * `BernoulliPixels` and `BernoulliMixture`, pixel-independent baselines (`companion.models.baselines`),
@@ -15,6 +17,7 @@
 """
 
 from companion.models.denoiser import Denoiser
+from companion.models.diffusion import Diffusion
 from companion.models.gan import ACGAN, DCGAN, GAN, MLPGAN, WGANGP, ClusterGAN, ClusterWGANGP, ConditionalGAN, GANOptimizers, InfoGAN
 from companion.models.made import MADE
 from companion.models.series import SeriesVAE
@@ -32,6 +35,7 @@ __all__ = [
     "ConvVAE",
     "DCGAN",
     "Denoiser",
+    "Diffusion",
     "GAN",
     "GANOptimizers",
     "InfoGAN",

@@ -1,0 +1,246 @@
+"""A denoising diffusion model for 28x28 images (Ho et al. 2020).
+
+The forward process adds Gaussian noise in `timesteps` steps; its marginal has a closed form,
+
+    q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I),
+
+with `alpha_bar_t` from the cosine schedule of Nichol and Dhariwal (2021) (`cosine_alpha_bar`).
+A U-Net `eps_theta(x_t, t)` learns to predict the noise that made `x_t` from `x_0`; the loss is
+the "simple" one of Ho et al., the mean squared error of that prediction, with `t` drawn
+uniformly. Images in [0, 1] are mapped to [-1, 1] for the process and back for the samples.
+
+Sampling runs the process backwards from pure noise over a chosen subsequence of the
+timesteps (`steps` of them, evenly spaced):
+
+* `sampler="ddpm"`: the ancestral sampler of Ho et al., each step a draw from the Gaussian
+  posterior q(x_{t'} | x_t, x_0) with x_0 predicted from the noise estimate (with fewer steps
+  than `timesteps`, the respaced process of Nichol and Dhariwal);
+* `sampler="ddim"`: DDIM with eta = 0 (Song et al. 2021), deterministic given the starting
+  noise: x_{t'} = sqrt(alpha_bar_{t'}) x0_hat + sqrt(1 - alpha_bar_{t'}) eps_hat.
+
+The network is a small U-Net at 28, 14 and 7 pixels, built like `companion.models.denoiser`'s
+(3x3 convolutions, stride-2 downsampling, transposed-convolution upsampling, skip
+connections), with residual blocks that add a learned projection of a sinusoidal timestep
+embedding, and group normalization.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from companion import validation
+from companion.models import _fit
+from companion.models._seeded import SeedStateMixin
+from companion.training.distribute import scale_for_replicas
+
+__all__ = ["Diffusion", "cosine_alpha_bar", "ddim_step", "timestep_subsequence"]
+
+SAMPLERS = ("ddim", "ddpm")
+
+
+def cosine_alpha_bar(timesteps, s=0.008, max_beta=0.999):
+    """alpha_bar_t for t = 0 .. `timesteps` under the cosine schedule (float64, alpha_bar_0 = 1).
+
+    alpha_bar_t = f(t) / f(0) with f(t) = cos^2(((t / T) + s) / (1 + s) * pi / 2); each step's
+    beta_t = 1 - alpha_bar_t / alpha_bar_{t-1} is clipped at `max_beta`, as Nichol and Dhariwal
+    do, so that the last steps (where alpha_bar reaches 0) stay finite.
+    """
+    timesteps = validation.positive_int("timesteps", timesteps)
+    t = np.arange(timesteps + 1, dtype=np.float64) / timesteps
+    f = np.cos((t + s) / (1 + s) * np.pi / 2) ** 2
+    betas = np.minimum(1.0 - f[1:] / f[:-1], max_beta)
+    return np.concatenate([[1.0], np.cumprod(1.0 - betas)])
+
+
+def timestep_subsequence(timesteps, steps):
+    """`steps` timesteps from `timesteps` down to 1, evenly spaced (the first is `timesteps`, the
+    last 1 unless `steps` is 1), then 0: the steps a sampler takes."""
+    steps = validation.positive_int("steps", steps)
+    if steps > timesteps:
+        raise ValueError(f"Expected `steps` <= timesteps ({timesteps}). Received: steps={steps}")
+    sequence = np.unique(np.round(np.linspace(timesteps, 1, steps)).astype(int))[::-1]
+    return np.concatenate([sequence, [0]])
+
+
+def ddim_step(x_t, eps, alpha_bar_t, alpha_bar_next):
+    """One deterministic DDIM step (eta = 0) from x_t to x_{t'}, given the predicted noise `eps`:
+    x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t), then sqrt(a_t') x0_hat + sqrt(1 - a_t') eps.
+    Works on NumPy arrays or tensors alike; the caller clips x0_hat if it wants to."""
+    x0 = (x_t - math.sqrt(1.0 - alpha_bar_t) * eps) / math.sqrt(alpha_bar_t)
+    return math.sqrt(alpha_bar_next) * x0 + math.sqrt(1.0 - alpha_bar_next) * eps
+
+
+def _sinusoidal(t, dim):
+    """The transformer's sinusoidal embedding of timesteps `t` `(n, 1)` (float), `(n, dim)`."""
+    half = dim // 2
+    frequencies = np.exp(-math.log(10000.0) * np.arange(half) / half).astype("float32")
+    angles = t * ops.convert_to_tensor(frequencies[None, :])
+    return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class Diffusion(SeedStateMixin, keras.Model):
+    """A DDPM with a small U-Net noise predictor, for 28x28 images in [0, 1].
+
+    Args:
+        timesteps: T, the number of steps of the forward process.
+        filters: channels at 28, 14 and 7 pixels.
+        blocks: residual blocks per resolution on the way down (one more on the way up).
+        embedding_dim: size of the timestep embedding.
+        groups: groups of the group normalizations (divides every entry of `filters`).
+        seed: seed of the training noise and timesteps.
+    """
+
+    conditional = False  # unconditional: `generate` takes no labels
+
+    def __init__(self, timesteps=1000, filters=(32, 64, 64), blocks=1, embedding_dim=128, groups=8, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.timesteps = validation.positive_int("timesteps", timesteps)
+        self.filters = tuple(validation.positive_int("filters", f) for f in filters)
+        if len(self.filters) != 3:
+            raise ValueError(f"Expected three `filters` (28, 14 and 7 pixels). Received: filters={filters!r}")
+        self.blocks = validation.positive_int("blocks", blocks)
+        self.embedding_dim = validation.positive_int("embedding_dim", embedding_dim)
+        if self.embedding_dim % 2:
+            raise ValueError(f"Expected an even `embedding_dim`. Received: embedding_dim={embedding_dim}")
+        self.groups = validation.positive_int("groups", groups)
+        if any(f % self.groups for f in self.filters):
+            raise ValueError(f"Expected `groups` to divide every entry of filters {self.filters}. Received: groups={groups}")
+        self.seed = validation.seed("seed", seed)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.alpha_bar = cosine_alpha_bar(self.timesteps)
+        self.network = self._build_network()
+        self.mse_tracker = keras.metrics.Mean(name="mse")
+        self.built = True
+
+    # ------------------------------------------------------------------ network
+
+    def _block(self, h, embedding, channels, name):
+        skip = h if h.shape[-1] == channels else layers.Conv2D(channels, 1, name=f"{name}_skip")(h)
+        h = layers.GroupNormalization(self.groups, name=f"{name}_norm1")(h)
+        h = layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv1")(layers.Activation("swish")(h))
+        h = h + layers.Reshape((1, 1, channels))(layers.Dense(channels, name=f"{name}_time")(embedding))
+        h = layers.GroupNormalization(self.groups, name=f"{name}_norm2")(h)
+        h = layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv2")(layers.Activation("swish")(h))
+        return layers.Add(name=f"{name}_add")([skip, h])
+
+    def _build_network(self):
+        f28, f14, f7 = self.filters
+        images = keras.Input(validation.IMAGE_SHAPE, name="x_t")
+        t = keras.Input((1,), name="t")
+        embedding = _sinusoidal(t, self.embedding_dim)
+        embedding = layers.Dense(self.embedding_dim, activation="swish", name="time_dense1")(embedding)
+        embedding = layers.Dense(self.embedding_dim, activation="swish", name="time_dense2")(embedding)
+
+        h = layers.Conv2D(f28, 3, padding="same", name="stem")(images)
+        skips = []
+        for level, (channels, size) in enumerate(((f28, 28), (f14, 14), (f7, 7))):
+            if level:
+                h = layers.Conv2D(channels, 3, strides=2, padding="same", name=f"down{size}")(h)
+            for i in range(self.blocks):
+                h = self._block(h, embedding, channels, f"enc{size}_{i}")
+            skips.append(h)
+        h = self._block(h, embedding, f7, "middle")
+        for channels, size in ((f7, 7), (f14, 14), (f28, 28)):
+            if size != 7:
+                h = layers.Conv2DTranspose(channels, 3, strides=2, padding="same", name=f"up{size}")(h)
+            h = layers.Concatenate(name=f"cat{size}")([h, skips.pop()])
+            h = self._block(h, embedding, channels, f"dec{size}")
+        h = layers.Activation("swish")(layers.GroupNormalization(self.groups, name="out_norm")(h))
+        eps = layers.Conv2D(1, 3, padding="same", kernel_initializer="zeros", name="eps")(h)
+        return keras.Model([images, t], eps, name="unet")
+
+    def predict_noise(self, x_t, t, training=False):
+        """eps_theta(x_t, t) for tensors `x_t` `(n, 28, 28, 1)` and integer timesteps `t` `(n,)`."""
+        t = ops.reshape(ops.cast(t, "float32"), (-1, 1))
+        return ops.cast(self.network([x_t, t], training=training), "float32")
+
+    # ------------------------------------------------------------------ training
+
+    def _alpha_bar_at(self, t):
+        return ops.take(ops.convert_to_tensor(self.alpha_bar.astype("float32")), t)
+
+    def noisy(self, x0, t, noise):
+        """x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise, for `x0` in [-1, 1] (tensors)."""
+        a = ops.reshape(self._alpha_bar_at(t), (-1, 1, 1, 1))
+        return ops.sqrt(a) * x0 + ops.sqrt(1.0 - a) * noise
+
+    def call(self, inputs, training=False):
+        x0 = ops.reshape(ops.cast(inputs, "float32"), (-1, *validation.IMAGE_SHAPE)) * 2.0 - 1.0
+        n = ops.shape(x0)[0]
+        t = keras.random.randint((n,), 1, self.timesteps + 1, seed=self.seed_generator)
+        noise = keras.random.normal(ops.shape(x0), seed=self.seed_generator)
+        return {"eps": self.predict_noise(self.noisy(x0, t, noise), t, training=training), "noise": noise}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        per_example = ops.mean(ops.square(y_pred["eps"] - y_pred["noise"]), axis=(1, 2, 3))
+        if sample_weight is None:
+            loss = ops.mean(per_example)
+        else:
+            sample_weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+            loss = ops.sum(per_example * sample_weight) / ops.sum(sample_weight)
+        self.mse_tracker.update_state(per_example, sample_weight=sample_weight)
+        return scale_for_replicas(loss)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        if isinstance(x, np.ndarray):
+            validation.images("x", x)
+        history = super().fit(x, y, *args, **_fit.fit_arguments(x, kwargs))
+        if getattr(self.optimizer, "use_ema", False):
+            # Keras ends `fit` by assigning Adam's moving averages to the weights; on JAX the
+            # two then share one buffer, which the next `fit` would donate twice. Copies part them.
+            for variable in self.trainable_variables:
+                variable.assign(ops.copy(variable.value))
+        return history
+
+    # ------------------------------------------------------------------ sampling (NumPy out)
+
+    def generate(self, n, labels=None, seed=None, steps=50, sampler="ddim", batch_size=500, clip=True):
+        """Draws `n` images `(n, 28, 28, 1)` in [0, 1] by `steps` steps of `sampler` ("ddim" or "ddpm").
+
+        The same `seed` gives the same starting noise for either sampler (and, for DDIM, the
+        same images). `clip` clips each step's x0 estimate to [-1, 1], as Ho et al. do.
+        """
+        n = validation.positive_int("n", n)
+        if labels is not None:
+            raise ValueError("Diffusion is unconditional: it takes no `labels`. Received labels")
+        sampler = validation.one_of("sampler", sampler, SAMPLERS)
+        sequence = timestep_subsequence(self.timesteps, steps)
+        rng = np.random.default_rng(validation.seed("seed", seed))
+        x = rng.standard_normal((n, *validation.IMAGE_SHAPE)).astype("float32")
+        extra = rng.standard_normal((len(sequence) - 1, n, *validation.IMAGE_SHAPE)).astype("float32") if sampler == "ddpm" else None
+        out = []
+        for part in _fit.chunks(n, batch_size):
+            out.append(self._sample(x[part], sequence, sampler, None if extra is None else extra[:, part], clip))
+        return np.concatenate(out)
+
+    def noise_estimate(self, x_t, t):
+        """eps_theta(x_t, t) as a NumPy array, for a NumPy batch `x_t` `(n, 28, 28, 1)` at one integer
+        timestep `t`: what the samplers call, through the network's compiled predict function."""
+        column = np.full((len(x_t), 1), float(t), dtype="float32")
+        return np.asarray(self.network.predict_on_batch([x_t, column]), dtype="float32")
+
+    def _sample(self, x, sequence, sampler, extra, clip):
+        for i, (t, t_next) in enumerate(zip(sequence[:-1], sequence[1:])):
+            a_t, a_next = float(self.alpha_bar[t]), float(self.alpha_bar[t_next])
+            eps = self.noise_estimate(x, t)
+            x0 = (x - math.sqrt(1.0 - a_t) * eps) / math.sqrt(a_t)
+            if clip:
+                x0 = np.clip(x0, -1.0, 1.0)
+            if sampler == "ddim" or t_next == 0:
+                # With a clipped x0, the noise estimate consistent with it keeps DDIM's update exact.
+                eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1.0 - a_t)
+                x = math.sqrt(a_next) * x0 + math.sqrt(1.0 - a_next) * eps if t_next else x0
+            else:
+                beta = 1.0 - a_t / a_next  # the respaced step's beta
+                mean = (math.sqrt(a_next) * beta / (1.0 - a_t)) * x0 + (math.sqrt(1.0 - beta) * (1.0 - a_next) / (1.0 - a_t)) * x
+                variance = beta * (1.0 - a_next) / (1.0 - a_t)  # the posterior's, beta tilde
+                x = mean + math.sqrt(variance) * extra[i]
+            x = x.astype("float32")
+        return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "timesteps": self.timesteps, "filters": list(self.filters), "blocks": self.blocks,
+                "embedding_dim": self.embedding_dim, "groups": self.groups, "seed": self.seed}
