@@ -72,6 +72,17 @@ def _seconds(text):
     return value
 
 
+def _unit_interval(text):
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], received {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], received {text!r}")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m companion", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +116,13 @@ def _parser():
     evaluate.add_argument("--seed", type=_seed, default=0)
     evaluate.add_argument("--k", type=_count, default=1000, help="importance samples per image for the VAEs' NLL bound")
     evaluate.add_argument("--classifier", type=Path, help="evaluation classifier, .keras (default: the shipped one)")
+    evaluate.add_argument("--sampling-steps", type=_count, help="diffusion: DDIM steps of the measured samples (default: 50)")
+    evaluate.add_argument("--eta", type=_unit_interval,
+                          help="diffusion: DDIM's eta, 0 (deterministic) to 1 (the ancestral sampler's noise) (default: the model's)")
+    evaluate.add_argument("--timed-images", type=_seed,
+                          help="diffusion: images timed and measured at each step count, 0 for none (default: 1000)")
+    evaluate.add_argument("--no-families", action="store_true",
+                          help="diffusion: leave out the comparison with the best VAE and GAN")
     evaluate.add_argument("--json", type=Path, help="write the metrics here, .json (default: print only)")
     evaluate.add_argument("--update-card", action="store_true", help="record the metrics in the model card beside the weights")
     evaluate.add_argument("--record-as", help="with --update-card: record under metrics[RECORD_AS] (e.g. a subset's figures)")
@@ -226,6 +244,10 @@ def _check_evaluate(args):
     if args.test_images is not None and args.test_images > MNIST_TEST_IMAGES:
         raise UsageError(f"--test-images: expected at most {MNIST_TEST_IMAGES:,} (MNIST's test set), received {args.test_images}")
     _folder("--data-dir", args.data_dir)
+    for option, value in (("--sampling-steps", args.sampling_steps), ("--eta", args.eta), ("--timed-images", args.timed_images),
+                          ("--no-families", args.no_families or None)):
+        if value is not None and args.model != "diffusion":
+            raise UsageError(f"{option}: expected only with the diffusion model, received with {args.model}")
     if args.update_card:
         from companion.weights import WEIGHTS_DIR
 
@@ -347,7 +369,18 @@ def evaluate(args, argv):
     classifier = None
     if recipe.kind.needs_classifier(recipe):
         classifier = weights.load_file(args.classifier) if args.classifier else weights.load("classifier")
-    metrics = recipe.evaluate(model, x_test, y_test, x_train=data.scale(x_train), classifier=classifier, k=args.k, seed=args.seed)
+    options = {}
+    if recipe.name == "diffusion":
+        if args.sampling_steps is not None and args.sampling_steps > model.timesteps:
+            raise UsageError(f"--sampling-steps: expected at most {model.timesteps} (the model's timesteps), received {args.sampling_steps}")
+        if args.eta is not None:
+            model.eta = args.eta  # the samplers' default, which evaluate_diffusion records
+        weights_path = args.weights or weights.WEIGHTS_DIR / f"{recipe.name}.keras"
+        card_path = weights_path.with_suffix(".json")
+        options = {"steps": args.sampling_steps or 50, "timed_images": 1000 if args.timed_images is None else args.timed_images,
+                   "card": None if args.no_families else weights.read_card(card_path) if card_path.is_file() else {}}
+    metrics = recipe.evaluate(model, x_test, y_test, x_train=data.scale(x_train), classifier=classifier, k=args.k, seed=args.seed,
+                              **options)
     _print_table(recipe.name, metrics)
     if args.json:
         weights.write_json(args.json, metrics)

@@ -131,6 +131,28 @@ def test_evaluate_measures_vaes_and_gans(trained, tmp_path, mnist_dir, model, ke
     assert card["metrics"]["command"].startswith(f"python -m companion evaluate {model} --weights")
 
 
+def test_evaluate_measures_the_diffusion_model_beside_the_best_vae_and_gan(trained, tmp_path, mnist_dir):
+    folder, _ = trained
+    out = tmp_path / "diffusion.keras"
+    cli.run(["train", "diffusion", "--epochs", "1", "--train-images", "256", "--data-dir", str(mnist_dir), "--out", str(out),
+             "--checkpoint", str(tmp_path / "ckpt.keras"), "--verbose", "0"])
+    argv = ["evaluate", "diffusion", "--weights", str(out), "--classifier", str(folder / "classifier.keras"), "--data-dir",
+            str(mnist_dir), "--test-images", "30"]
+    metrics = cli.run(argv + ["--sampling-steps", "3", "--timed-images", "10", "--update-card"])
+    assert metrics["sampling_steps"] == 3 and set(metrics["fid_by_steps"]) == {"10", "25", "50", "250"}
+    assert set(metrics["families"]) == {"VAE", "GAN", "diffusion"}
+    assert metrics["families"]["diffusion"]["fid"] == pytest.approx(metrics["fid"], abs=1e-6) and metrics["families"]["diffusion"]["train_minutes"] > 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["metrics"]["families"]["VAE"]["model"] == metrics["families"]["VAE"]["model"]
+    bare = cli.run(argv + ["--sampling-steps", "3", "--timed-images", "0", "--no-families"])
+    assert "families" not in bare and "fid_by_steps" not in bare and bare["fid"] == pytest.approx(metrics["fid"], rel=1e-4)
+    assert bare["eta"] == metrics["eta"] == 0.0, "the model's own eta unless --eta"
+    noisy = cli.run(argv + ["--sampling-steps", "3", "--timed-images", "0", "--no-families", "--eta", "1"])
+    assert noisy["eta"] == 1.0 and noisy["fid"] != pytest.approx(bare["fid"], rel=1e-3), "eta 1 draws other samples"
+    with pytest.raises(cli.UsageError, match=r"--sampling-steps: expected at most 1000 \(the model's timesteps\), received 2000"):
+        cli.run(argv + ["--sampling-steps", "2000"])
+
+
 def test_bench_reports_the_median_of_its_timed_runs(capsys, tmp_path):
     import statistics
 

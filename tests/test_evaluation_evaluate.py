@@ -65,9 +65,9 @@ def test_evaluate_diffusion_measures_ddim_samples_and_times_each_step_count(clea
     monkeypatch.setattr(model, "generate", lambda n, **kw: calls.append((n, kw)) or generate(n, **kw))
     results = evaluation.evaluate_diffusion(model, clean[:40], classifier=weights.load("classifier"), seed=0, steps=5,
                                             timed_images=20, progress=False)
-    assert calls[0] == (40, {"labels": None, "seed": 0, "steps": 5, "sampler": "ddim"})
+    assert calls[0] == (40, {"labels": None, "seed": 0, "steps": 5, "sampler": "ddim", "progress": False})
     assert [kw["steps"] for n, kw in calls[2:]] == list(evaluation.evaluate.SAMPLING_STEPS)
-    assert (results["sampler"], results["sampling_steps"], results["test_images"]) == ("ddim", 5, 40)
+    assert (results["sampler"], results["eta"], results["sampling_steps"], results["test_images"]) == ("ddim", 0.0, 5, 40)
     assert {"fid", "precision", "recall", "density", "coverage", "kid"} <= results.keys()
     seconds = [results[f"seconds_per_1000_images_{s}_steps"] for s in evaluation.evaluate.SAMPLING_STEPS]
     assert all(s > 0 for s in seconds) and seconds[-1] > seconds[0], "250 steps take longer than 10"
@@ -76,3 +76,24 @@ def test_evaluate_diffusion_measures_ddim_samples_and_times_each_step_count(clea
     assert len(set(fids.values())) > 1, "each step count draws other samples"
     with pytest.raises(ValueError, match="Received: classifier=None"):
         evaluation.evaluate_diffusion(model, clean[:40], classifier=None)
+
+
+def test_evaluate_diffusion_uses_the_real_features_it_is_given(clean):
+    """The caller's features of the test images replace the ones evaluate_diffusion would compute
+    (`evaluate diffusion` computes them once for it and for the families' table)."""
+    from companion import weights
+    from companion.models import Diffusion
+
+    classifier = weights.load("classifier")
+    model = Diffusion(timesteps=50, filters=(8, 8, 8), embedding_dim=16, groups=4, seed=0)
+    options = {"classifier": classifier, "seed": 0, "steps": 3, "timed_images": 0, "progress": False}
+    real = evaluation.classifier_features(classifier, clean[:40])
+    computed = evaluation.evaluate_diffusion(model, clean[:40], **options)
+    given = evaluation.evaluate_diffusion(model, clean[:40], real_features=real, **options)
+    assert given["fid"] == pytest.approx(computed["fid"], rel=1e-9)
+    # Shifting the real features by c in each of D dimensions leaves their covariance and moves
+    # |mu_real - mu_fake|^2 by 2 c sum(mu_real - mu_fake) + c^2 D: the shifts +1 and -1 together
+    # move FID by exactly 2 D, which only the given features can do.
+    up = evaluation.evaluate_diffusion(model, clean[:40], real_features=real + 1.0, **options)["fid"]
+    down = evaluation.evaluate_diffusion(model, clean[:40], real_features=real - 1.0, **options)["fid"]
+    assert up + down - 2 * computed["fid"] == pytest.approx(2 * real.shape[1], rel=1e-6)

@@ -31,7 +31,7 @@ def test_each_family_is_represented_by_its_lowest_fid_and_the_diffusion_row_by_i
     noise = {"v1": 0.6, "v2": 0.1, "g1": 0.05, "g2": 0.4}
     models = {name: Fake(clean[100:200, ..., None], size) for name, size in noise.items()}
     diffusion_results = {"fid": 3.0, "precision": 0.8, "recall": 0.7, "density": 0.9, "coverage": 0.85, "sampling_steps": 50,
-                         "seconds_per_1000_images_50_steps": 12.5}
+                         "eta": 1.0, "seconds_per_1000_images_50_steps": 12.5}
     table = families.compare_families(("diffusion", {"train_seconds": 3000.0, "parameters": 703713, "metrics": {}}, diffusion_results),
                                       x, weights.load("classifier"), load=models.__getitem__, card=card_of, vaes=("v1", "v2"),
                                       gans=("g1", "g2"))
@@ -43,7 +43,15 @@ def test_each_family_is_represented_by_its_lowest_fid_and_the_diffusion_row_by_i
     row = table["diffusion"]
     assert (row["fid"], row["seconds_per_1000_images"], row["train_minutes"], row["parameters"]) == (3.0, 12.5, 50.0, 703713)
     assert row["likelihood_nats"] is None and row["likelihood"] == families.DIFFUSION_LIKELIHOOD
-    assert set(families.ROW_KEYS) <= row.keys()
+    assert set(families.ROW_KEYS) <= row.keys() and row["sampling"] == "DDIM, 50 steps, eta 1"
+    # Given the test images' features, it uses them: the same table.
+    from companion.evaluation import evaluate
+
+    real = evaluate.classifier_features(weights.load("classifier"), x)
+    again = families.compare_families(("diffusion", {"train_seconds": 3000.0, "parameters": 703713, "metrics": {}}, diffusion_results),
+                                      x, weights.load("classifier"), load=models.__getitem__, card=card_of, vaes=("v1", "v2"),
+                                      gans=("g1", "g2"), real_features=real)
+    assert again["VAE"]["fid_of_each"] == pytest.approx(table["VAE"]["fid_of_each"], rel=1e-9)
 
 
 def test_the_comparison_needs_the_classifier(clean):

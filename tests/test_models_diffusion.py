@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from companion.models.diffusion import Diffusion, cosine_alpha_bar, ddim_step, timestep_subsequence
+from companion.models.diffusion import Diffusion, cosine_alpha_bar, ddim_sigma, ddim_step, timestep_subsequence
 
 pytestmark = pytest.mark.backend
 
@@ -62,29 +62,80 @@ def test_noisy_draws_from_the_closed_form_marginal():
         np.testing.assert_allclose(x_t, math.sqrt(a) * x0 + math.sqrt(1 - a) * noise, atol=1e-5)
 
 
-def test_the_loss_is_the_mean_squared_error_of_the_noise_estimate():
+def test_the_loss_is_the_mean_squared_error_of_the_networks_estimate():
     model = tiny()
     rng = np.random.default_rng(2)
-    eps, noise = (rng.standard_normal((6, 28, 28, 1)).astype("float32") for _ in range(2))
-    loss = model.compute_loss(y_pred={"eps": ops.convert_to_tensor(eps), "noise": ops.convert_to_tensor(noise)})
-    assert float(ops.convert_to_numpy(loss)) == pytest.approx(np.mean((eps - noise) ** 2), rel=1e-6)
+    out, target = (rng.standard_normal((6, 28, 28, 1)).astype("float32") for _ in range(2))
+    y_pred = {"output": ops.convert_to_tensor(out), "target": ops.convert_to_tensor(target)}
+    loss = model.compute_loss(y_pred=y_pred)
+    assert float(ops.convert_to_numpy(loss)) == pytest.approx(np.mean((out - target) ** 2), rel=1e-6)
     weights = np.array([1, 0, 0, 2, 0, 1], "float32")
-    weighted = model.compute_loss(y_pred={"eps": ops.convert_to_tensor(eps), "noise": ops.convert_to_tensor(noise)},
-                                  sample_weight=ops.convert_to_tensor(weights))
-    per_example = np.mean((eps - noise) ** 2, axis=(1, 2, 3))
+    weighted = model.compute_loss(y_pred=y_pred, sample_weight=ops.convert_to_tensor(weights))
+    per_example = np.mean((out - target) ** 2, axis=(1, 2, 3))
     assert float(ops.convert_to_numpy(weighted)) == pytest.approx(np.sum(per_example * weights) / weights.sum(), rel=1e-6)
 
 
-def test_an_untrained_model_predicts_no_noise_so_its_loss_is_the_noise_energy():
-    """The output convolution starts at zero, so eps_theta = 0 and the loss is mean(noise^2),
-    which must then be near 1 (784 standard normal draws per image)."""
-    model = tiny()
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_an_untrained_model_predicts_zero_so_its_loss_is_the_targets_energy(prediction):
+    """The output convolution starts at zero, so the estimate is 0 and the loss is mean(target^2).
+    The target is the noise ("eps"), or v = sqrt(a_t) noise - sqrt(1 - a_t) x0 ("v"), from the
+    timesteps `call` drew; for "eps" the loss must be near 1 (784 standard normal draws per image)."""
+    model = tiny(prediction=prediction)
     images = np.random.default_rng(3).uniform(size=(16, 28, 28, 1)).astype("float32")
     out = model(ops.convert_to_tensor(images), training=True)
-    assert np.all(ops.convert_to_numpy(out["eps"]) == 0)
+    assert np.all(ops.convert_to_numpy(out["output"]) == 0)
+    noise, t = ops.convert_to_numpy(out["noise"]), ops.convert_to_numpy(out["t"])
+    assert t.min() >= 1 and t.max() <= model.timesteps
+    a = model.alpha_bar[t].reshape(-1, 1, 1, 1)
+    target = noise if prediction == "eps" else np.sqrt(a) * noise - np.sqrt(1 - a) * (images * 2 - 1)
+    np.testing.assert_allclose(ops.convert_to_numpy(out["target"]), target, atol=1e-5)
     loss = float(ops.convert_to_numpy(model.compute_loss(y_pred=out)))
-    assert loss == pytest.approx(float(np.mean(ops.convert_to_numpy(out["noise"]) ** 2)), rel=1e-6)
-    assert abs(loss - 1) < 5 * math.sqrt(2 / (16 * 784))
+    assert loss == pytest.approx(float(np.mean(target**2)), rel=1e-5)
+    if prediction == "eps":
+        assert abs(loss - 1) < 5 * math.sqrt(2 / (16 * 784))
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_min_snr_weights_the_loss_of_x0_by_min_snr_gamma(prediction):
+    """With `snr_gamma`, each example's loss is the squared error of x0_hat weighted by
+    min(SNR_t, gamma) (Hang et al. 2023): for an error d in the network's output, x0_hat moves by
+    d sqrt(1 - a) / sqrt(a) (eps) or d sqrt(1 - a) (v)."""
+    model = tiny(prediction=prediction, snr_gamma=5.0)
+    t = np.array([1, 10, 25, 40, 50])
+    rng = np.random.default_rng(9)
+    out, target = (rng.standard_normal((5, 28, 28, 1)).astype("float32") for _ in range(2))
+    loss = float(ops.convert_to_numpy(model.compute_loss(y_pred={
+        "output": ops.convert_to_tensor(out), "target": ops.convert_to_tensor(target), "t": ops.convert_to_tensor(t)})))
+    a = model.alpha_bar[t]
+    snr = a / (1 - a)
+    x0_scale = np.sqrt(1 - a) / np.sqrt(a) if prediction == "eps" else np.sqrt(1 - a)
+    x0_error = np.mean((out - target) ** 2, axis=(1, 2, 3)) * x0_scale**2
+    assert loss == pytest.approx(np.mean(np.minimum(snr, 5.0) * x0_error), rel=1e-4)
+    assert snr[0] > 5 > snr[-1], "the cap binds at t = 1 and not at t = T"
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_the_estimates_recover_x0_and_the_noise_from_an_exact_network(prediction, monkeypatch):
+    """Given the exact eps (or v) of x_t = sqrt(a) x0 + sqrt(1 - a) noise, `estimates` returns
+    x0 and the noise, at every noise level, the first step's (a near 0) included."""
+    model = tiny(prediction=prediction)
+    rng = np.random.default_rng(8)
+    x0 = rng.uniform(-1, 1, (3, 28, 28, 1))
+    noise = rng.standard_normal((3, 28, 28, 1))
+    for t in (1, 25, model.timesteps):
+        a = model.alpha_bar[t]
+        x_t = np.sqrt(a) * x0 + np.sqrt(1 - a) * noise
+        exact = noise if prediction == "eps" else np.sqrt(a) * noise - np.sqrt(1 - a) * x0
+        monkeypatch.setattr(model, "network_estimate", lambda x, t, exact=exact: exact)
+        x0_hat, eps_hat = model.estimates(x_t, t)
+        np.testing.assert_allclose(eps_hat, noise, atol=1e-9)
+        np.testing.assert_allclose(x0_hat, x0, atol=1e-6)
+    if prediction == "v":  # where a ~ 1e-6, a v error of 0.01 moves x0_hat by about as much ...
+        monkeypatch.setattr(model, "network_estimate", lambda x, t: exact + 0.01)
+        assert np.abs(model.estimates(x_t, model.timesteps)[0] - x0).max() < 0.011
+    else:  # ... and an eps error of 0.01 by 0.01 / sqrt(a), hundreds of times more
+        monkeypatch.setattr(model, "network_estimate", lambda x, t: exact + 0.01)
+        assert np.abs(model.estimates(x_t, model.timesteps)[0] - x0).min() > 1.0
 
 
 def test_the_ddim_step_matches_numpy():
@@ -98,6 +149,23 @@ def test_the_ddim_step_matches_numpy():
     np.testing.assert_allclose(ops.convert_to_numpy(got), np.sqrt(a_next) * x0 + np.sqrt(1 - a_next) * eps, rtol=1e-4, atol=1e-5)
 
 
+def test_the_stochastic_ddim_step_matches_numpy():
+    """Song et al.'s eq. 12 with sigma of eq. 16, and at eta = 1 sigma^2 is the posterior's variance
+    beta_tilde = (1 - a_t') / (1 - a_t) * (1 - a_t / a_t'), as the ancestral sampler draws it."""
+    rng = np.random.default_rng(5)
+    x_t, eps, z = rng.standard_normal((3, 2, 28, 28, 1))
+    a_t, a_next = 0.3, 0.8
+    beta_tilde = (1 - a_next) / (1 - a_t) * (1 - a_t / a_next)
+    assert ddim_sigma(a_t, a_next, 1.0) ** 2 == pytest.approx(beta_tilde, rel=1e-12)
+    assert ddim_sigma(a_t, a_next, 0.0) == 0.0
+    sigma = 0.5 * math.sqrt(beta_tilde)
+    x0 = (x_t - np.sqrt(1 - a_t) * eps) / np.sqrt(a_t)
+    want = np.sqrt(a_next) * x0 + np.sqrt(1 - a_next - sigma**2) * eps + sigma * z
+    np.testing.assert_allclose(ddim_step(x_t, eps, a_t, a_next, eta=0.5, noise=z), want, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"Expected `noise` for a stochastic DDIM step \(eta=0.5\)"):
+        ddim_step(x_t, eps, a_t, a_next, eta=0.5)
+
+
 def test_the_timestep_subsequences():
     assert timestep_subsequence(1000, 4).tolist() == [1000, 667, 334, 1, 0]
     assert timestep_subsequence(10, 10).tolist() == list(range(10, -1, -1))
@@ -105,15 +173,17 @@ def test_the_timestep_subsequences():
     assert len(timestep_subsequence(1000, 250)) == 251
 
 
-def _numpy_sampler(model, x, sequence, eps_of, sampler, extra):
+def _numpy_sampler(model, x, sequence, eps_of, sampler, extra, eta=0.0):
     """Both samplers, written in NumPy from the papers' formulas, for a known noise predictor."""
     for i, (t, t_next) in enumerate(zip(sequence[:-1], sequence[1:])):
         a_t, a_next = model.alpha_bar[t], model.alpha_bar[t_next]
         x0 = np.clip((x - np.sqrt(1 - a_t) * eps_of(x, t)) / np.sqrt(a_t), -1, 1)
         if t_next == 0:
             x = x0
-        elif sampler == "ddim":
-            x = np.sqrt(a_next) * x0 + np.sqrt(1 - a_next) * (x - np.sqrt(a_t) * x0) / np.sqrt(1 - a_t)
+        elif sampler == "ddim":  # Song et al.'s eq. 12, sigma of eq. 16
+            sigma = eta * np.sqrt((1 - a_next) / (1 - a_t) * (1 - a_t / a_next))
+            eps = (x - np.sqrt(a_t) * x0) / np.sqrt(1 - a_t)
+            x = np.sqrt(a_next) * x0 + np.sqrt(1 - a_next - sigma**2) * eps + (sigma * extra[i] if eta else 0)
         else:  # the posterior q(x_{t'} | x_t, x0) of the respaced process
             beta = 1 - a_t / a_next
             mean = np.sqrt(a_next) * beta / (1 - a_t) * x0 + np.sqrt(1 - beta) * (1 - a_next) / (1 - a_t) * x
@@ -121,18 +191,47 @@ def _numpy_sampler(model, x, sequence, eps_of, sampler, extra):
     return np.clip((x + 1) / 2, 0, 1)
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
-def test_the_samplers_match_numpy_for_a_known_noise_predictor(sampler, monkeypatch):
-    model = tiny()
+def _known_predictor(model, monkeypatch):
     eps_of = lambda x, t: np.tanh(x) * (t / model.timesteps)  # any smooth function of x_t and t
-    monkeypatch.setattr(model, "noise_estimate", lambda x, t: eps_of(x, t).astype("float32"))
+    monkeypatch.setattr(model, "network_estimate", lambda x, t: eps_of(x, t).astype("float32"))
+    return eps_of
+
+
+@pytest.mark.parametrize("sampler, eta", [("ddim", 0.0), ("ddim", 0.5), ("ddim", 1.0), ("ddpm", None)])
+def test_the_samplers_match_numpy_for_a_known_noise_predictor(sampler, eta, monkeypatch):
+    model = tiny()
+    eps_of = _known_predictor(model, monkeypatch)
     steps, n, seed = 5, 3, 7
-    got = model.generate(n, seed=seed, steps=steps, sampler=sampler)
+    got = model.generate(n, seed=seed, steps=steps, sampler=sampler, eta=eta)
     rng = np.random.default_rng(seed)
     sequence = timestep_subsequence(model.timesteps, steps)
     x = rng.standard_normal((n, 28, 28, 1))
-    extra = rng.standard_normal((len(sequence) - 1, n, 28, 28, 1)) if sampler == "ddpm" else None
-    np.testing.assert_allclose(got, _numpy_sampler(model, x, sequence, eps_of, sampler, extra), atol=2e-5)
+    extra = rng.standard_normal((len(sequence) - 1, n, 28, 28, 1)) if sampler == "ddpm" or eta else None
+    np.testing.assert_allclose(got, _numpy_sampler(model, x, sequence, eps_of, sampler, extra, eta), atol=2e-5)
+
+
+def test_ddim_at_eta_1_is_the_ancestral_sampler(monkeypatch):
+    """sigma^2 at eta = 1 is the posterior's variance and the means agree, so with the same seed
+    (the same starting and fresh noise) both samplers draw the same images."""
+    model = tiny()
+    _known_predictor(model, monkeypatch)
+    ddim = model.generate(3, seed=7, steps=5, eta=1.0)
+    # Two formulas of one Gaussian step, each within 2e-5 of float64 (the test above), so
+    # within 4e-5 of each other.
+    np.testing.assert_allclose(ddim, model.generate(3, seed=7, steps=5, sampler="ddpm"), atol=4e-5)
+    assert np.abs(model.generate(3, seed=7, steps=5, eta=0.5) - ddim).max() > 1e-2, "eta < 1 draws with less noise"
+
+
+def test_the_default_eta_is_the_models_and_is_saved_with_the_objective(tmp_path):
+    model = tiny(eta=0.5, prediction="v", snr_gamma=5.0)
+    path = tmp_path / "diffusion.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert (loaded.eta, loaded.prediction, loaded.snr_gamma) == (0.5, "v", 5.0)
+    np.testing.assert_array_equal(loaded.generate(3, seed=3, steps=4, batch_size=2, progress=True),
+                                  loaded.generate(3, seed=3, steps=4, batch_size=2)), "a progress bar changes nothing"
+    np.testing.assert_allclose(loaded.generate(2, seed=3, steps=4), loaded.generate(2, seed=3, steps=4, eta=0.5), atol=1e-6)
+    assert not np.allclose(loaded.generate(2, seed=3, steps=4), loaded.generate(2, seed=3, steps=4, eta=0.0), atol=1e-3)
 
 
 def test_fit_then_generate_save_and_load(tmp_path):
@@ -143,8 +242,8 @@ def test_fit_then_generate_save_and_load(tmp_path):
     history = model.fit(images, batch_size=32, epochs=2, verbose=0)
     assert len(history.history["mse"]) == 2 and np.all(np.isfinite(history.history["loss"]))
     x_t = np.random.default_rng(7).standard_normal((4, 28, 28, 1)).astype("float32")
-    eager = ops.convert_to_numpy(model.predict_noise(ops.convert_to_tensor(x_t), ops.full((4,), 7, dtype="int32")))
-    np.testing.assert_allclose(model.noise_estimate(x_t, 7), eager, atol=1e-5), "the compiled estimate is the network's"
+    eager = ops.convert_to_numpy(model.network_output(ops.convert_to_tensor(x_t), ops.full((4,), 7, dtype="int32")))
+    np.testing.assert_allclose(model.network_estimate(x_t, 7), eager, atol=1e-5), "the compiled estimate is the network's"
     samples = model.generate(4, seed=1, steps=5)
     assert samples.shape == (4, 28, 28, 1) and samples.min() >= 0 and samples.max() <= 1
     np.testing.assert_array_equal(samples, model.generate(4, seed=1, steps=5)), "DDIM is deterministic given the seed"
@@ -188,10 +287,17 @@ def test_with_averaged_weights_fit_ends_on_the_average_and_can_run_again():
         (lambda: tiny().generate(2, steps=51), r"`steps` <= timesteps \(50\). Received: steps=51"),
         (lambda: tiny().generate(2, sampler="euler"), r"`sampler`.*Received: sampler='euler'"),
         (lambda: tiny().generate(2, labels=[1, 2]), r"unconditional"),
+        (lambda: tiny().generate(2, eta=1.5), r"`eta` to be a finite number >= 0 and <= 1. Received: eta=1.5"),
+        (lambda: tiny().generate(2, eta="0"), r"`eta` to be a finite number >= 0 and <= 1. Received: eta='0'"),
+        (lambda: tiny().generate(2, sampler="ddpm", eta=0.5), r"`eta` applies to sampler='ddim' only"),
+        (lambda: tiny(snr_gamma=0), r"`snr_gamma` to be a finite number > 0. Received: snr_gamma=0"),
+        (lambda: tiny(prediction="x0"), r"`prediction`.*Received: prediction='x0'"),
+        (lambda: tiny(eta=-0.1), r"`eta` to be a finite number >= 0 and <= 1. Received: eta=-0.1"),
         (lambda: tiny().fit(np.full((4, 28, 28, 1), 2.0, "float32"), epochs=1, verbose=0), r"`x`.*\[0, 1\]"),
     ],
     ids=["timesteps 0", "two filters", "groups 3", "odd embedding", "seed -1", "n 0", "steps 0", "steps > T",
-         "unknown sampler", "labels", "images above 1"],
+         "unknown sampler", "labels", "eta 1.5", "eta a string", "eta with ddpm", "snr_gamma 0", "prediction x0", "model eta -0.1",
+         "images above 1"],
 )
 def test_bad_input_is_refused(make, message):
     with pytest.raises(ValueError, match=message):

@@ -1,6 +1,8 @@
 """The recipes: each shipped model's kind decides, in one place, its batches, its compile
 options and what `evaluate` needs."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -58,11 +60,17 @@ def test_the_diffusion_model_reads_grey_images_alone():
     assert not set(np.unique(x)) <= {0.0, 1.0}, "grey levels, not binary draws"
 
 
-def test_the_diffusion_recipe_averages_its_weights():
-    """Adam keeps a moving average of the weights and copies it into the model when fit ends."""
+def test_the_diffusion_recipe_predicts_v_from_the_last_steps_weights():
     recipe = recipes.get("diffusion")
     model = recipe.compile(recipe.build(0), steps_per_epoch=10, epochs=2)
-    assert model.optimizer.use_ema and model.optimizer.ema_momentum == recipe.adam["ema_momentum"]
+    assert model.prediction == "v" and not model.optimizer.use_ema
+
+
+def test_a_recipes_adam_arguments_reach_the_optimizer():
+    """`adam` holds further Adam arguments, e.g. a moving average of the weights."""
+    recipe = dataclasses.replace(recipes.get("diffusion"), adam={"use_ema": True, "ema_momentum": 0.9})
+    model = recipe.compile(recipe.build(0), steps_per_epoch=10, epochs=2)
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.9
 
 
 @pytest.mark.parametrize("name, needs", [("mlp_vae", False), ("conditional_vae", True), ("mlp_gan", True), ("classifier", False),

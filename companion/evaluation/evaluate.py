@@ -93,16 +93,18 @@ def evaluate_vae(model, x_test, y_test=None, classifier=None, k=1000, seed=0, pr
     return results
 
 
-def evaluate_gan(model, x_test, x_train=None, classifier=None, seed=0, **generate_options):
+def evaluate_gan(model, x_test, x_train=None, classifier=None, seed=0, real_features=None, **generate_options):
     """The sample metrics of a GAN (see the module docstring): as many samples as test images,
-    drawn by `model.generate(n, labels, seed, **generate_options)`."""
+    drawn by `model.generate(n, labels, seed, **generate_options)`. `real_features`: the
+    classifier's features of `x_test`, if the caller has them (else computed)."""
     if classifier is None:
         raise ValueError("Evaluating a GAN needs the evaluation `classifier`. Received: classifier=None")
     n = len(x_test)
     results = {"test_images": n}
     labels = (np.arange(n) % 10) if model.conditional else None
     samples = model.generate(n, labels=labels, seed=seed, **generate_options)
-    fake, real = classifier_features(classifier, samples), classifier_features(classifier, x_test)
+    fake = classifier_features(classifier, samples)
+    real = classifier_features(classifier, x_test) if real_features is None else real_features
     results.update(sample_metrics(real, fake))
     results["kid"], results["kid_std"] = metrics.kernel_distance(real, fake, seed=seed)
     probabilities = class_probabilities(classifier, samples)
@@ -130,17 +132,23 @@ def timed_generate(model, n, seed=0, **generate_options):
     return samples, (time.perf_counter() - start) * 1000 / n
 
 
-def evaluate_diffusion(model, x_test, x_train=None, classifier=None, seed=0, steps=50, timed_images=1000, progress=True):
+def evaluate_diffusion(model, x_test, x_train=None, classifier=None, seed=0, steps=50, timed_images=1000, progress=True,
+                       real_features=None):
     """A diffusion model's samples measured as a GAN's (`evaluate_gan`), drawn by DDIM in `steps`
-    steps, and, at each number of DDIM steps in `SAMPLING_STEPS`, the seconds per 1,000 images
+    steps with the model's `eta`, and, at each number of DDIM steps in `SAMPLING_STEPS`, the seconds per 1,000 images
     of drawing `timed_images` images and their FID against the first `timed_images` test images
     (`fid_by_steps`: the curve of quality against sampling cost; the FID of fewer images is
-    higher for the same model, so it is compared only along the curve)."""
+    higher for the same model, so it is compared only along the curve). `timed_images=0`
+    leaves out the timings and the curve."""
     if classifier is None:
         raise ValueError("Evaluating a diffusion model needs the evaluation `classifier`. Received: classifier=None")
-    results = evaluate_gan(model, x_test, x_train=x_train, classifier=classifier, seed=seed, steps=steps, sampler="ddim")
-    results.update(sampler="ddim", sampling_steps=steps, timed_images=timed_images)
-    real = classifier_features(classifier, x_test[:timed_images])
+    results = evaluate_gan(model, x_test, x_train=x_train, classifier=classifier, seed=seed, real_features=real_features,
+                           steps=steps, sampler="ddim", progress=progress)
+    results.update(sampler="ddim", eta=model.eta, sampling_steps=steps, timed_images=timed_images)
+    timed_images = min(timed_images, len(x_test))
+    if not timed_images:
+        return results
+    real = classifier_features(classifier, x_test[:timed_images]) if real_features is None else real_features[:timed_images]
     model.generate(min(timed_images, 100), seed=seed, steps=2)  # warm-up: the first call compiles
     fids = {}
     for count in _progress(SAMPLING_STEPS, progress, "DDIM steps"):

@@ -42,7 +42,8 @@ def family_row(name, card, measured):
     nats, key = _likelihood(card)
     row = {"model": name, **{k: measured[k] for k in ("fid", "precision", "recall", "density", "coverage")},
            "likelihood_nats": nats, "likelihood": f"{key}, nats per image, binarized test images" if key else None,
-           "train_minutes": round(card["train_seconds"] / 60, 1), "parameters": int(card["parameters"]),
+           "train_minutes": None if card.get("train_seconds") is None else round(card["train_seconds"] / 60, 1),
+           "parameters": int(card["parameters"]),
            "seconds_per_1000_images": measured["seconds_per_1000_images"]}
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
 
@@ -52,23 +53,25 @@ def _measure(model, real, classifier, n, seed, **generate_options):
     return {**evaluate.sample_metrics(real, evaluate.classifier_features(classifier, samples)), "seconds_per_1000_images": seconds}
 
 
-def compare_families(diffusion, x_test, classifier, seed=0, load=weights.load, card=weights.card, vaes=VAES, gans=GANS):
+def compare_families(diffusion, x_test, classifier, seed=0, load=weights.load, card=weights.card, vaes=VAES, gans=GANS,
+                     real_features=None):
     """The table of the three families, a dict family -> row (see `family_row`).
 
     Args:
         diffusion: the diffusion model's row: its name, its card and what `evaluate_diffusion`
-            measured, as `(name, card, results)`; its seconds per 1,000 images are those of
-            its FID run (`results["seconds_per_1000_images_" + steps + "_steps"]`).
+            measured, as `(name, card, results)`; its seconds per 1,000 images are those timed at
+            its step count (`results["seconds_per_1000_images_" + steps + "_steps"]`; None if not timed).
         x_test: the test images in [0, 1]; as many samples are drawn from each model.
         classifier: the evaluation classifier.
         seed: the seed of every model's samples.
         load, card: how a shipped model and its card are read (default: `companion.weights`).
         vaes, gans: the candidates of each family.
+        real_features: the classifier's features of `x_test`, if the caller has them.
     """
     if classifier is None:
         raise ValueError("Comparing the families needs the evaluation `classifier`. Received: classifier=None")
     name, diffusion_card, results = diffusion
-    real = evaluate.classifier_features(classifier, x_test)
+    real = evaluate.classifier_features(classifier, x_test) if real_features is None else real_features
     table = {}
     for family, names in (("VAE", vaes), ("GAN", gans)):
         candidates = {candidate: _measure(load(candidate), real, classifier, len(x_test), seed) for candidate in names}
@@ -76,7 +79,7 @@ def compare_families(diffusion, x_test, classifier, seed=0, load=weights.load, c
         table[family] = {**family_row(best, card(best), candidates[best]),
                          "fid_of_each": {c: round(float(m["fid"]), 6) for c, m in candidates.items()}}
     steps = results["sampling_steps"]
-    measured = {**results, "seconds_per_1000_images": results[f"seconds_per_1000_images_{steps}_steps"]}
+    measured = {**results, "seconds_per_1000_images": results.get(f"seconds_per_1000_images_{steps}_steps")}
     table["diffusion"] = {**family_row(name, diffusion_card, measured), "likelihood": DIFFUSION_LIKELIHOOD,
-                          "sampling": f"DDIM, {steps} steps"}
+                          "sampling": f"DDIM, {steps} steps" + (f", eta {results['eta']:g}" if results.get("eta") else "")}
     return table

@@ -331,7 +331,7 @@ def period_two_share(images):
 def mean_gradient(images):
     """Sharpness: the mean absolute difference between neighbouring pixels, down the rows plus
     across the columns, over a batch of images in [0, 1]. Blur lowers it; a binary image's
-    edges and speckle raise it. Chapter 10 compares it between samples and real images.
+    edges and speckle raise it. Chapter 11 compares it between samples and real images.
 
     Returns: a float, 0 for constant images and at most 2.
     """

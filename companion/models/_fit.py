@@ -1,6 +1,7 @@
-"""What the models' `fit` and batched methods share: slices of work, and `fit`'s arguments."""
+"""What the models' `fit` and batched methods share: slices of work, `fit`'s arguments, and what
+`fit` must do after Keras's."""
 
-__all__ = ["chunks", "fit_arguments"]
+__all__ = ["chunks", "fit", "fit_arguments", "unshare_averaged_weights"]
 
 
 def chunks(n, batch_size):
@@ -21,3 +22,25 @@ def fit_arguments(x, kwargs):
     if isinstance(x, MNISTBatches) and "shuffle" not in kwargs:
         kwargs = {**kwargs, "shuffle": False}
     return kwargs
+
+
+def unshare_averaged_weights(model):
+    """After a `fit` with an optimizer's `use_ema`, gives each weight a buffer of its own.
+
+    Keras ends `fit` by assigning the optimizer's moving averages to the weights; on JAX each
+    weight and its average then share one buffer, and the next `fit` fails ("Attempt to donate
+    the same buffer twice"). Copying the values parts them, on every backend alike.
+    """
+    if getattr(getattr(model, "optimizer", None), "use_ema", False):
+        from keras import ops
+
+        for variable in model.trainable_variables:
+            variable.assign(ops.copy(variable.value))
+
+
+def fit(parent_fit, model, x, y, args, kwargs):
+    """A model's `fit`: Keras's (`parent_fit`, i.e. `super().fit`) with `fit_arguments`, then
+    `unshare_averaged_weights`."""
+    history = parent_fit(x, y, *args, **fit_arguments(x, kwargs))
+    unshare_averaged_weights(model)
+    return history

@@ -92,7 +92,7 @@ class Denoiser(keras.Model):
     def fit(self, x=None, y=None, *args, **kwargs):
         if isinstance(x, np.ndarray):
             validation.images("x", x)
-        return super().fit(x, y, *args, **_fit.fit_arguments(x, kwargs))
+        return _fit.fit(super().fit, self, x, y, args, kwargs)
 
     def get_config(self):
         config = {**super().get_config(), "filters": list(self.filters), "noise_std": self.noise_std, "seed": self.seed}

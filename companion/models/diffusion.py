@@ -5,9 +5,13 @@ The forward process adds Gaussian noise in `timesteps` steps; its marginal has a
     q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I),
 
 with `alpha_bar_t` from the cosine schedule of Nichol and Dhariwal (2021) (`cosine_alpha_bar`).
-A U-Net `eps_theta(x_t, t)` learns to predict the noise that made `x_t` from `x_0`; the loss is
-the "simple" one of Ho et al., the mean squared error of that prediction, with `t` drawn
-uniformly. Images in [0, 1] are mapped to [-1, 1] for the process and back for the samples.
+A U-Net learns to predict, from `x_t` and `t`, either the noise that made `x_t` from `x_0`
+(`prediction="eps"`; the loss is the "simple" one of Ho et al., the mean squared error of that
+prediction, with `t` drawn uniformly) or v = sqrt(alpha_bar_t) noise - sqrt(1 - alpha_bar_t) x_0
+(`prediction="v"`, Salimans and Ho 2022: the same squared error of the noise, weighted by
+1 / alpha_bar_t, and an estimate of x_0 that stays bounded where alpha_bar_t is near 0).
+`snr_gamma` adds the Min-SNR-gamma weights of Hang et al. (2023). Images in [0, 1] are mapped
+to [-1, 1] for the process and back for the samples.
 
 Sampling runs the process backwards from pure noise over a chosen subsequence of the
 timesteps (`steps` of them, evenly spaced):
@@ -15,8 +19,9 @@ timesteps (`steps` of them, evenly spaced):
 * `sampler="ddpm"`: the ancestral sampler of Ho et al., each step a draw from the Gaussian
   posterior q(x_{t'} | x_t, x_0) with x_0 predicted from the noise estimate (with fewer steps
   than `timesteps`, the respaced process of Nichol and Dhariwal);
-* `sampler="ddim"`: DDIM with eta = 0 (Song et al. 2021), deterministic given the starting
-  noise: x_{t'} = sqrt(alpha_bar_{t'}) x0_hat + sqrt(1 - alpha_bar_{t'}) eps_hat.
+* `sampler="ddim"`: DDIM (Song et al. 2021), x_{t'} = sqrt(alpha_bar_{t'}) x0_hat +
+  sqrt(1 - alpha_bar_{t'} - sigma^2) eps_hat + sigma z, where `eta` scales sigma from 0
+  (deterministic given the starting noise) to 1 (the ancestral sampler's variance).
 
 The network is a small U-Net at 28, 14 and 7 pixels, built like `companion.models.denoiser`'s
 (3x3 convolutions, stride-2 downsampling, transposed-convolution upsampling, skip
@@ -35,9 +40,10 @@ from companion.models import _fit
 from companion.models._seeded import SeedStateMixin
 from companion.training.distribute import scale_for_replicas
 
-__all__ = ["Diffusion", "cosine_alpha_bar", "ddim_step", "timestep_subsequence"]
+__all__ = ["Diffusion", "cosine_alpha_bar", "ddim_sigma", "ddim_step", "ddim_update", "timestep_subsequence"]
 
 SAMPLERS = ("ddim", "ddpm")
+PREDICTIONS = ("eps", "v")
 
 
 def cosine_alpha_bar(timesteps, s=0.008, max_beta=0.999):
@@ -64,12 +70,33 @@ def timestep_subsequence(timesteps, steps):
     return np.concatenate([sequence, [0]])
 
 
-def ddim_step(x_t, eps, alpha_bar_t, alpha_bar_next):
-    """One deterministic DDIM step (eta = 0) from x_t to x_{t'}, given the predicted noise `eps`:
-    x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t), then sqrt(a_t') x0_hat + sqrt(1 - a_t') eps.
-    Works on NumPy arrays or tensors alike; the caller clips x0_hat if it wants to."""
+def ddim_sigma(alpha_bar_t, alpha_bar_next, eta):
+    """The standard deviation of DDIM's fresh noise (Song et al. 2021, eq. 16):
+    sigma = eta * sqrt((1 - a_t') / (1 - a_t)) * sqrt(1 - a_t / a_t'). eta = 0 is deterministic DDIM;
+    eta = 1 gives the posterior's variance, the ancestral sampler of the respaced process."""
+    return eta * math.sqrt((1.0 - alpha_bar_next) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_next))
+
+
+def ddim_update(x0, eps, alpha_bar_t, alpha_bar_next, eta=0.0, noise=None):
+    """DDIM's x_{t'} from the estimates x0_hat and eps_hat at x_t (Song et al. 2021, eq. 12):
+    sqrt(a_t') x0_hat + sqrt(1 - a_t' - sigma^2) eps_hat + sigma noise, sigma = `ddim_sigma(.., eta)`.
+    With eta = 0 (the default) the step is deterministic and `noise` unused."""
+    sigma = ddim_sigma(alpha_bar_t, alpha_bar_next, eta)
+    x_next = math.sqrt(alpha_bar_next) * x0 + math.sqrt(max(1.0 - alpha_bar_next - sigma**2, 0.0)) * eps
+    if sigma == 0.0:
+        return x_next
+    if noise is None:
+        raise ValueError(f"Expected `noise` for a stochastic DDIM step (eta={eta}). Received: noise=None")
+    return x_next + sigma * noise
+
+
+def ddim_step(x_t, eps, alpha_bar_t, alpha_bar_next, eta=0.0, noise=None):
+    """One DDIM step from x_t to x_{t'}, given the predicted noise `eps`:
+    x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t), then `ddim_update`. Works on NumPy arrays or
+    tensors alike; the caller clips x0_hat if it wants to (the samplers call `ddim_update`
+    with their x0_hat, which they need not recompute, in float32, by dividing by sqrt(a_t) ~ 0)."""
     x0 = (x_t - math.sqrt(1.0 - alpha_bar_t) * eps) / math.sqrt(alpha_bar_t)
-    return math.sqrt(alpha_bar_next) * x0 + math.sqrt(1.0 - alpha_bar_next) * eps
+    return ddim_update(x0, eps, alpha_bar_t, alpha_bar_next, eta, noise)
 
 
 def _sinusoidal(t, dim):
@@ -82,7 +109,7 @@ def _sinusoidal(t, dim):
 
 @keras.saving.register_keras_serializable(package="companion")
 class Diffusion(SeedStateMixin, keras.Model):
-    """A DDPM with a small U-Net noise predictor, for 28x28 images in [0, 1].
+    """A DDPM with a small U-Net, for 28x28 images in [0, 1].
 
     Args:
         timesteps: T, the number of steps of the forward process.
@@ -90,13 +117,22 @@ class Diffusion(SeedStateMixin, keras.Model):
         blocks: residual blocks per resolution on the way down (one more on the way up).
         embedding_dim: size of the timestep embedding.
         groups: groups of the group normalizations (divides every entry of `filters`).
+        prediction: what the network predicts, "eps" (the noise) or "v".
+        snr_gamma: if set, the loss is weighted by Min-SNR-gamma (`min_snr_weight`).
+        eta: DDIM's default eta in `generate`, in [0, 1].
         seed: seed of the training noise and timesteps.
     """
 
     conditional = False  # unconditional: `generate` takes no labels
 
-    def __init__(self, timesteps=1000, filters=(32, 64, 64), blocks=1, embedding_dim=128, groups=8, seed=None, **kwargs):
+    def __init__(self, timesteps=1000, filters=(32, 64, 64), blocks=1, embedding_dim=128, groups=8, prediction="eps", snr_gamma=None,
+                 eta=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
+        self.prediction = validation.one_of("prediction", prediction, PREDICTIONS)
+        if snr_gamma is not None:
+            snr_gamma = validation.number("snr_gamma", snr_gamma, low=0, low_open=True)
+        self.snr_gamma = snr_gamma
+        self.eta = self._check_eta(eta)  # DDIM's default eta (see `generate`)
         self.timesteps = validation.positive_int("timesteps", timesteps)
         self.filters = tuple(validation.positive_int("filters", f) for f in filters)
         if len(self.filters) != 3:
@@ -152,8 +188,8 @@ class Diffusion(SeedStateMixin, keras.Model):
         eps = layers.Conv2D(1, 3, padding="same", kernel_initializer="zeros", name="eps")(h)
         return keras.Model([images, t], eps, name="unet")
 
-    def predict_noise(self, x_t, t, training=False):
-        """eps_theta(x_t, t) for tensors `x_t` `(n, 28, 28, 1)` and integer timesteps `t` `(n,)`."""
+    def network_output(self, x_t, t, training=False):
+        """The network's eps (or v) for tensors `x_t` `(n, 28, 28, 1)` and integer timesteps `t` `(n,)`."""
         t = ops.reshape(ops.cast(t, "float32"), (-1, 1))
         return ops.cast(self.network([x_t, t], training=training), "float32")
 
@@ -168,14 +204,30 @@ class Diffusion(SeedStateMixin, keras.Model):
         return ops.sqrt(a) * x0 + ops.sqrt(1.0 - a) * noise
 
     def call(self, inputs, training=False):
+        """The network's output and its target for a batch of images: the noise (`prediction`
+        "eps"), or v = sqrt(alpha_bar_t) noise - sqrt(1 - alpha_bar_t) x0 ("v")."""
         x0 = ops.reshape(ops.cast(inputs, "float32"), (-1, *validation.IMAGE_SHAPE)) * 2.0 - 1.0
         n = ops.shape(x0)[0]
         t = keras.random.randint((n,), 1, self.timesteps + 1, seed=self.seed_generator)
         noise = keras.random.normal(ops.shape(x0), seed=self.seed_generator)
-        return {"eps": self.predict_noise(self.noisy(x0, t, noise), t, training=training), "noise": noise}
+        output = self.network_output(self.noisy(x0, t, noise), t, training=training)
+        if self.prediction == "eps":
+            return {"output": output, "target": noise, "noise": noise, "t": t}
+        a = ops.reshape(self._alpha_bar_at(t), (-1, 1, 1, 1))
+        return {"output": output, "target": ops.sqrt(a) * noise - ops.sqrt(1.0 - a) * x0, "noise": noise, "t": t}
+
+    def min_snr_weight(self, t):
+        """The Min-SNR-gamma weights (Hang et al. 2023) of timesteps `t`: the loss of x0 weighted by
+        min(SNR_t, gamma), SNR_t = alpha_bar_t / (1 - alpha_bar_t), written for the network's
+        target: min(SNR, gamma) / SNR for eps, min(SNR, gamma) / (SNR + 1) for v."""
+        a = self._alpha_bar_at(t)
+        snr = a / (1.0 - a)
+        return ops.minimum(snr, self.snr_gamma) / (snr if self.prediction == "eps" else snr + 1.0)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        per_example = ops.mean(ops.square(y_pred["eps"] - y_pred["noise"]), axis=(1, 2, 3))
+        per_example = ops.mean(ops.square(y_pred["output"] - y_pred["target"]), axis=(1, 2, 3))
+        if self.snr_gamma is not None:
+            per_example = per_example * self.min_snr_weight(y_pred["t"])
         if sample_weight is None:
             loss = ops.mean(per_example)
         else:
@@ -187,52 +239,72 @@ class Diffusion(SeedStateMixin, keras.Model):
     def fit(self, x=None, y=None, *args, **kwargs):
         if isinstance(x, np.ndarray):
             validation.images("x", x)
-        history = super().fit(x, y, *args, **_fit.fit_arguments(x, kwargs))
-        if getattr(self.optimizer, "use_ema", False):
-            # Keras ends `fit` by assigning Adam's moving averages to the weights; on JAX the
-            # two then share one buffer, which the next `fit` would donate twice. Copies part them.
-            for variable in self.trainable_variables:
-                variable.assign(ops.copy(variable.value))
-        return history
+        return _fit.fit(super().fit, self, x, y, args, kwargs)
 
     # ------------------------------------------------------------------ sampling (NumPy out)
 
-    def generate(self, n, labels=None, seed=None, steps=50, sampler="ddim", batch_size=500, clip=True):
+    def generate(self, n, labels=None, seed=None, steps=50, sampler="ddim", batch_size=500, clip=True, eta=None, progress=False):
         """Draws `n` images `(n, 28, 28, 1)` in [0, 1] by `steps` steps of `sampler` ("ddim" or "ddpm").
 
-        The same `seed` gives the same starting noise for either sampler (and, for DDIM, the
-        same images). `clip` clips each step's x0 estimate to [-1, 1], as Ho et al. do.
+        `eta` (DDIM only, in [0, 1]; default `self.eta`) scales DDIM's fresh noise: 0 is
+        deterministic, 1 the ancestral sampler's variance. The same `seed` gives the same starting
+        noise and the same fresh noise for either sampler, so DDIM with eta = 1 draws the images
+        the ancestral sampler draws. `clip` clips each step's x0 estimate to [-1, 1], as Ho et al. do.
+        `progress` shows a progress bar over the batches of `batch_size` images.
         """
         n = validation.positive_int("n", n)
         if labels is not None:
             raise ValueError("Diffusion is unconditional: it takes no `labels`. Received labels")
         sampler = validation.one_of("sampler", sampler, SAMPLERS)
+        if sampler == "ddpm" and eta is not None:
+            raise ValueError(f"`eta` applies to sampler='ddim' only (the ancestral sampler is eta = 1). Received: eta={eta!r}")
+        eta = self._check_eta(self.eta if eta is None else eta) if sampler == "ddim" else 1.0
         sequence = timestep_subsequence(self.timesteps, steps)
         rng = np.random.default_rng(validation.seed("seed", seed))
         x = rng.standard_normal((n, *validation.IMAGE_SHAPE)).astype("float32")
-        extra = rng.standard_normal((len(sequence) - 1, n, *validation.IMAGE_SHAPE)).astype("float32") if sampler == "ddpm" else None
-        out = []
-        for part in _fit.chunks(n, batch_size):
-            out.append(self._sample(x[part], sequence, sampler, None if extra is None else extra[:, part], clip))
+        extra = rng.standard_normal((len(sequence) - 1, n, *validation.IMAGE_SHAPE)).astype("float32") if eta > 0 else None
+        parts = _fit.chunks(n, batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            parts = tqdm(parts, desc=f"{sampler.upper()}, {len(sequence) - 1} steps, batches of {batch_size}")
+        out = [self._sample(x[part], sequence, sampler, eta, None if extra is None else extra[:, part], clip) for part in parts]
         return np.concatenate(out)
 
-    def noise_estimate(self, x_t, t):
-        """eps_theta(x_t, t) as a NumPy array, for a NumPy batch `x_t` `(n, 28, 28, 1)` at one integer
-        timestep `t`: what the samplers call, through the network's compiled predict function."""
+    @staticmethod
+    def _check_eta(eta):
+        return validation.number("eta", eta, low=0.0, high=1.0)
+
+    def network_estimate(self, x_t, t):
+        """The network's output (eps or v, see `prediction`) as a NumPy array, for a NumPy batch
+        `x_t` `(n, 28, 28, 1)` at one integer timestep `t`, through its compiled predict function."""
         column = np.full((len(x_t), 1), float(t), dtype="float32")
         return np.asarray(self.network.predict_on_batch([x_t, column]), dtype="float32")
 
-    def _sample(self, x, sequence, sampler, extra, clip):
+    def estimates(self, x_t, t):
+        """(x0_hat, eps_hat) at integer timestep `t` >= 1, for a NumPy batch `x_t`: what the samplers use.
+
+        From eps_hat, x0_hat = (x_t - sqrt(1 - a) eps_hat) / sqrt(a); from v_hat, x0_hat =
+        sqrt(a) x_t - sqrt(1 - a) v_hat and eps_hat = sqrt(1 - a) x_t + sqrt(a) v_hat, which stay
+        exact where a = alpha_bar_t is near 0 (the first steps, where 1 / sqrt(a) would amplify
+        the noise estimate's error)."""
+        a = float(self.alpha_bar[t])
+        out = self.network_estimate(x_t, t)
+        if self.prediction == "eps":
+            return (x_t - math.sqrt(1.0 - a) * out) / math.sqrt(a), out
+        return math.sqrt(a) * x_t - math.sqrt(1.0 - a) * out, math.sqrt(1.0 - a) * x_t + math.sqrt(a) * out
+
+    def _sample(self, x, sequence, sampler, eta, extra, clip):
         for i, (t, t_next) in enumerate(zip(sequence[:-1], sequence[1:])):
             a_t, a_next = float(self.alpha_bar[t]), float(self.alpha_bar[t_next])
-            eps = self.noise_estimate(x, t)
-            x0 = (x - math.sqrt(1.0 - a_t) * eps) / math.sqrt(a_t)
+            x0, eps = self.estimates(x, t)
             if clip:
                 x0 = np.clip(x0, -1.0, 1.0)
-            if sampler == "ddim" or t_next == 0:
+            if clip and (sampler == "ddim" or t_next == 0):
                 # With a clipped x0, the noise estimate consistent with it keeps DDIM's update exact.
                 eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1.0 - a_t)
-                x = math.sqrt(a_next) * x0 + math.sqrt(1.0 - a_next) * eps if t_next else x0
+            if sampler == "ddim" or t_next == 0:
+                x = ddim_update(x0, eps, a_t, a_next, eta, None if extra is None else extra[i]) if t_next else x0
             else:
                 beta = 1.0 - a_t / a_next  # the respaced step's beta
                 mean = (math.sqrt(a_next) * beta / (1.0 - a_t)) * x0 + (math.sqrt(1.0 - beta) * (1.0 - a_next) / (1.0 - a_t)) * x
@@ -243,4 +315,5 @@ class Diffusion(SeedStateMixin, keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "timesteps": self.timesteps, "filters": list(self.filters), "blocks": self.blocks,
-                "embedding_dim": self.embedding_dim, "groups": self.groups, "seed": self.seed}
+                "embedding_dim": self.embedding_dim, "groups": self.groups, "prediction": self.prediction,
+                "snr_gamma": self.snr_gamma, "eta": self.eta, "seed": self.seed}

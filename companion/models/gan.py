@@ -474,7 +474,7 @@ class GAN(SeedStateMixin, keras.Model):
             images = self._check_data("x", x)
             if self.conditional:
                 validation.labels("y", y, self.num_classes, n=len(images))
-        return super().fit(x, y, *args, **_fit.fit_arguments(x, kwargs))
+        return _fit.fit(super().fit, self, x, y, args, kwargs)
 
     def get_config(self):
         config = super().get_config()

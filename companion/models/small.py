@@ -116,7 +116,7 @@ class Autoencoder(keras.Model):
     def fit(self, x=None, y=None, *args, **kwargs):
         if isinstance(x, np.ndarray):
             validation.images("x", x)
-        return super().fit(x, y, *args, **_fit.fit_arguments(x, kwargs))
+        return _fit.fit(super().fit, self, x, y, args, kwargs)
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "hidden_units": list(self.hidden_units)}
