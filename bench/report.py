@@ -29,6 +29,14 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
+def current_names(rows):
+    """`rows` with the models' present names: the GANs were measured under their former names
+    (`companion.recipes.FORMER_NAMES`), which the benchmarks' model lists no longer use."""
+    from companion.recipes import FORMER_NAMES
+
+    return [{**r, "model": FORMER_NAMES.get(r["model"], r["model"])} for r in rows]
+
+
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -90,7 +98,7 @@ def throughput_section(rows):
         met = sum(ratio >= TARGET_RATIO for ratio in compared)
         out += [f"{met} of {len(compared)} configurations meet the {TARGET_RATIO}x target; their median ratio is "
                 f"{statistics.median(compared):.2f}x."]
-    if any(model == "wgan_gp" for model, _, _ in ratios):
+    if any(model == "cluster_wgan_gp" for model, _, _ in ratios):
         out += ["WGAN-GP: the keras.io example trains its critic 5 times on the whole batch (each time with fresh "
                 "noise); the companion splits the batch into 5 parts, one per critic step, as Gulrajani et al.'s "
                 "algorithm draws a fresh minibatch for each critic iteration. Per image of data the reference does "
@@ -121,10 +129,10 @@ def throughput_section(rows):
             body.append(cells)
     out += [table(["model", "batch", "GFLOP/step", "JAX GFLOP/s (of SGEMM)", "TensorFlow", "PyTorch"], body), ""]
     dcgan = [(r["backend"], r["batch_size"], flops[r["model"], r["batch_size"]] * r["images_per_second"] / r["batch_size"]
-              / sgemm[r["backend"]]) for r in rows if r["model"] == "dcgan" and ("dcgan", r["batch_size"]) in flops]
+              / sgemm[r["backend"]]) for r in rows if r["model"] == "cluster_gan" and ("cluster_gan", r["batch_size"]) in flops]
     if dcgan:
         best = max(dcgan, key=lambda t: t[2])
-        out += [f"DCGAN target (a step at >= {TARGET_SGEMM:.0%} of SGEMM): best {best[2]:.0%} ({best[0]}, batch {best[1]}): "
+        out += [f"DCGAN (cluster_gan) target (a step at >= {TARGET_SGEMM:.0%} of SGEMM): best {best[2]:.0%} ({best[0]}, batch {best[1]}): "
                 + ("met." if best[2] >= TARGET_SGEMM else f"short by {TARGET_SGEMM - best[2]:.0%} of SGEMM."), ""]
 
     out += [f"### Images per second on each backend (batch {COMPARED_BATCH}) and the backend the book recommends", ""]
@@ -190,12 +198,12 @@ def main():
     sections = ["# Benchmark results", "",
                 "Written by `.venv/bin/python bench/report.py` from `bench/results/`; regenerate with `make bench`.", "",
                 f"CPU machine: {machine()}.", "",
-                "Two recipes changed after these measurements (session 7): `conditional_gan` became an AC-GAN "
+                "Two recipes changed after these measurements (session 7): `conditional_gan` became an AC-GAN, `acgan` "
                 "(`ACGAN`: its discriminator reads the image alone and has a class head, where `ConditionalGAN`'s "
                 "read the label as an extra channel) and the denoiser gained two 3x3 convolutions at 7x7 "
                 "(`bottleneck_convs=2`). Their rows here are of the earlier networks; to re-measure them, delete their "
-                "lines from `bench/results/*.jsonl` and run `bench/throughput.py --models conditional_gan denoiser`.", ""]
-    sections += throughput_section(read_jsonl(RESULTS / "throughput_cpu.jsonl"))
+                "lines from `bench/results/*.jsonl` and run `bench/throughput.py --models acgan denoiser`.", ""]
+    sections += throughput_section(current_names(read_jsonl(RESULTS / "throughput_cpu.jsonl")))
     sections += notebooks_section(read_jsonl(RESULTS / "notebooks_cpu.jsonl"))
     sections += gpu_section()
     (HERE / "RESULTS.md").write_text("\n".join(sections))

@@ -362,6 +362,8 @@ def evaluate(args, argv):
 
     recipe = recipes.get(args.model)
     model = weights.load_file(args.weights) if args.weights else weights.load(recipe.name)
+    if recipe.name == "diffusion" and args.sampling_steps is not None and args.sampling_steps > model.timesteps:
+        raise UsageError(f"--sampling-steps: expected at most {model.timesteps} (the model's timesteps), received {args.sampling_steps}")
     (x_train, _), (x_test, y_test) = data.load_mnist(args.data_dir)
     x_test, y_test = data.scale(x_test), y_test.astype("int32")
     if args.test_images:
@@ -371,8 +373,6 @@ def evaluate(args, argv):
         classifier = weights.load_file(args.classifier) if args.classifier else weights.load("classifier")
     options = {}
     if recipe.name == "diffusion":
-        if args.sampling_steps is not None and args.sampling_steps > model.timesteps:
-            raise UsageError(f"--sampling-steps: expected at most {model.timesteps} (the model's timesteps), received {args.sampling_steps}")
         if args.eta is not None:
             model.eta = args.eta  # the samplers' default, which evaluate_diffusion records
         weights_path = args.weights or weights.WEIGHTS_DIR / f"{recipe.name}.keras"

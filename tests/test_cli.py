@@ -146,9 +146,9 @@ def test_evaluate_measures_the_diffusion_model_beside_the_best_vae_and_gan(train
     assert card["metrics"]["families"]["VAE"]["model"] == metrics["families"]["VAE"]["model"]
     bare = cli.run(argv + ["--sampling-steps", "3", "--timed-images", "0", "--no-families"])
     assert "families" not in bare and "fid_by_steps" not in bare and bare["fid"] == pytest.approx(metrics["fid"], rel=1e-4)
-    assert bare["eta"] == metrics["eta"] == 0.0, "the model's own eta unless --eta"
-    noisy = cli.run(argv + ["--sampling-steps", "3", "--timed-images", "0", "--no-families", "--eta", "1"])
-    assert noisy["eta"] == 1.0 and noisy["fid"] != pytest.approx(bare["fid"], rel=1e-3), "eta 1 draws other samples"
+    assert bare["eta"] == metrics["eta"] == 1.0, "the model's own eta (the recipe's) unless --eta"
+    quiet = cli.run(argv + ["--sampling-steps", "3", "--timed-images", "0", "--no-families", "--eta", "0"])
+    assert quiet["eta"] == 0.0 and quiet["fid"] != pytest.approx(bare["fid"], rel=1e-3), "eta 0 draws other samples"
     with pytest.raises(cli.UsageError, match=r"--sampling-steps: expected at most 1000 \(the model's timesteps\), received 2000"):
         cli.run(argv + ["--sampling-steps", "2000"])
 

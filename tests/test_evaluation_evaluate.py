@@ -64,9 +64,10 @@ def test_evaluate_diffusion_measures_ddim_samples_and_times_each_step_count(clea
     generate = model.generate
     monkeypatch.setattr(model, "generate", lambda n, **kw: calls.append((n, kw)) or generate(n, **kw))
     results = evaluation.evaluate_diffusion(model, clean[:40], classifier=weights.load("classifier"), seed=0, steps=5,
-                                            timed_images=20, progress=False)
+                                            timed_images=60, progress=False)
     assert calls[0] == (40, {"labels": None, "seed": 0, "steps": 5, "sampler": "ddim", "progress": False})
     assert [kw["steps"] for n, kw in calls[2:]] == list(evaluation.evaluate.SAMPLING_STEPS)
+    assert results["timed_images"] == 40 and {n for n, kw in calls[1:]} == {40}, "at most the 40 test images are timed"
     assert (results["sampler"], results["eta"], results["sampling_steps"], results["test_images"]) == ("ddim", 0.0, 5, 40)
     assert {"fid", "precision", "recall", "density", "coverage", "kid"} <= results.keys()
     seconds = [results[f"seconds_per_1000_images_{s}_steps"] for s in evaluation.evaluate.SAMPLING_STEPS]
@@ -97,3 +98,13 @@ def test_evaluate_diffusion_uses_the_real_features_it_is_given(clean):
     up = evaluation.evaluate_diffusion(model, clean[:40], real_features=real + 1.0, **options)["fid"]
     down = evaluation.evaluate_diffusion(model, clean[:40], real_features=real - 1.0, **options)["fid"]
     assert up + down - 2 * computed["fid"] == pytest.approx(2 * real.shape[1], rel=1e-6)
+
+
+def test_evaluate_diffusion_refuses_a_model_too_short_for_the_curve_before_any_work(clean, monkeypatch):
+    from companion import weights
+    from companion.models import Diffusion
+
+    model = Diffusion(timesteps=50, filters=(8, 8, 8), embedding_dim=16, groups=4, seed=0)
+    monkeypatch.setattr(model, "generate", lambda *a, **kw: pytest.fail("no sample is drawn before the check"))
+    with pytest.raises(ValueError, match="Expected a model of at least 250 timesteps .* Received: a model of 50 timesteps"):
+        evaluation.evaluate_diffusion(model, clean[:40], classifier=weights.load("classifier"), steps=3, timed_images=10)

@@ -150,12 +150,14 @@ def test_the_ddim_step_matches_numpy():
 
 
 def test_the_stochastic_ddim_step_matches_numpy():
-    """Song et al.'s eq. 12 with sigma of eq. 16, and at eta = 1 sigma^2 is the posterior's variance
-    beta_tilde = (1 - a_t') / (1 - a_t) * (1 - a_t / a_t'), as the ancestral sampler draws it."""
+    """Song et al.'s eq. 12 with sigma of eq. 16, and at eta = 1 sigma^2 is the variance of the
+    posterior q(x_t' | x_t, x_0), as the ancestral sampler draws it: by Bayes, the prior
+    x_t' ~ N(sqrt(a_t') x_0, 1 - a_t') and the step x_t | x_t' ~ N(sqrt(a_t / a_t') x_t', 1 - a_t / a_t')
+    give a posterior precision 1 / (1 - a_t') + (a_t / a_t') / (1 - a_t / a_t')."""
     rng = np.random.default_rng(5)
     x_t, eps, z = rng.standard_normal((3, 2, 28, 28, 1))
     a_t, a_next = 0.3, 0.8
-    beta_tilde = (1 - a_next) / (1 - a_t) * (1 - a_t / a_next)
+    beta_tilde = 1 / (1 / (1 - a_next) + (a_t / a_next) / (1 - a_t / a_next))
     assert ddim_sigma(a_t, a_next, 1.0) ** 2 == pytest.approx(beta_tilde, rel=1e-12)
     assert ddim_sigma(a_t, a_next, 0.0) == 0.0
     sigma = 0.5 * math.sqrt(beta_tilde)
@@ -173,16 +175,23 @@ def test_the_timestep_subsequences():
     assert len(timestep_subsequence(1000, 250)) == 251
 
 
-def _numpy_sampler(model, x, sequence, eps_of, sampler, extra, eta=0.0):
-    """Both samplers, written in NumPy from the papers' formulas, for a known noise predictor."""
+def _numpy_sampler(model, x, sequence, eps_of, sampler, extra, eta=0.0, prediction="eps", clip=True):
+    """Both samplers, written in NumPy from the papers' formulas, for a known network (its output
+    the noise or v, Salimans and Ho's x0 = sqrt(a) x_t - sqrt(1 - a) v, eps = sqrt(1 - a) x_t + sqrt(a) v)."""
     for i, (t, t_next) in enumerate(zip(sequence[:-1], sequence[1:])):
         a_t, a_next = model.alpha_bar[t], model.alpha_bar[t_next]
-        x0 = np.clip((x - np.sqrt(1 - a_t) * eps_of(x, t)) / np.sqrt(a_t), -1, 1)
+        out = eps_of(x, t)
+        if prediction == "eps":
+            x0, eps = (x - np.sqrt(1 - a_t) * out) / np.sqrt(a_t), out
+        else:
+            x0, eps = np.sqrt(a_t) * x - np.sqrt(1 - a_t) * out, np.sqrt(1 - a_t) * x + np.sqrt(a_t) * out
+        if clip:
+            x0 = np.clip(x0, -1, 1)
+            eps = (x - np.sqrt(a_t) * x0) / np.sqrt(1 - a_t)
         if t_next == 0:
             x = x0
         elif sampler == "ddim":  # Song et al.'s eq. 12, sigma of eq. 16
             sigma = eta * np.sqrt((1 - a_next) / (1 - a_t) * (1 - a_t / a_next))
-            eps = (x - np.sqrt(a_t) * x0) / np.sqrt(1 - a_t)
             x = np.sqrt(a_next) * x0 + np.sqrt(1 - a_next - sigma**2) * eps + (sigma * extra[i] if eta else 0)
         else:  # the posterior q(x_{t'} | x_t, x0) of the respaced process
             beta = 1 - a_t / a_next
@@ -197,17 +206,35 @@ def _known_predictor(model, monkeypatch):
     return eps_of
 
 
-@pytest.mark.parametrize("sampler, eta", [("ddim", 0.0), ("ddim", 0.5), ("ddim", 1.0), ("ddpm", None)])
-def test_the_samplers_match_numpy_for_a_known_noise_predictor(sampler, eta, monkeypatch):
-    model = tiny()
+@pytest.mark.parametrize("sampler, eta, prediction, clip", [
+    ("ddim", 0.0, "eps", True), ("ddim", 0.5, "eps", True), ("ddim", 1.0, "eps", True), ("ddpm", None, "eps", True),
+    ("ddim", 0.0, "v", True), ("ddim", 1.0, "v", True), ("ddpm", None, "v", True), ("ddim", 0.0, "v", False), ("ddim", 1.0, "v", False),
+])
+def test_the_samplers_match_numpy_for_a_known_network(sampler, eta, prediction, clip, monkeypatch):
+    """(Without clipping, x0 from the noise divides by sqrt(alpha_bar_T) ~ 1e-3 and float32 is not
+    float64 to 2e-5: clip=False is checked with v, whose x0 stays bounded.)"""
+    model = tiny(prediction=prediction)
     eps_of = _known_predictor(model, monkeypatch)
     steps, n, seed = 5, 3, 7
-    got = model.generate(n, seed=seed, steps=steps, sampler=sampler, eta=eta)
+    got = model.generate(n, seed=seed, steps=steps, sampler=sampler, eta=eta, clip=clip)
     rng = np.random.default_rng(seed)
     sequence = timestep_subsequence(model.timesteps, steps)
     x = rng.standard_normal((n, 28, 28, 1))
     extra = rng.standard_normal((len(sequence) - 1, n, 28, 28, 1)) if sampler == "ddpm" or eta else None
-    np.testing.assert_allclose(got, _numpy_sampler(model, x, sequence, eps_of, sampler, extra, eta), atol=2e-5)
+    want = _numpy_sampler(model, x, sequence, eps_of, sampler, extra, eta, prediction, clip)
+    np.testing.assert_allclose(got, want, atol=2e-5)
+
+
+@pytest.mark.parametrize("sampler, eta", [("ddim", 1.0), ("ddpm", None)])
+def test_the_images_do_not_depend_on_the_batch_size(sampler, eta, monkeypatch):
+    """Each image keeps its own starting and fresh noise whatever the batches: with a known
+    network, which acts on each image alone, exactly; with a real one, to float32 rounding."""
+    model = tiny()
+    whole = model.generate(5, seed=3, steps=4, sampler=sampler, eta=eta, batch_size=5)
+    np.testing.assert_allclose(model.generate(5, seed=3, steps=4, sampler=sampler, eta=eta, batch_size=2), whole, atol=1e-5)
+    _known_predictor(model, monkeypatch)
+    whole = model.generate(5, seed=3, steps=4, sampler=sampler, eta=eta, batch_size=5)
+    np.testing.assert_array_equal(model.generate(5, seed=3, steps=4, sampler=sampler, eta=eta, batch_size=2), whole)
 
 
 def test_ddim_at_eta_1_is_the_ancestral_sampler(monkeypatch):
@@ -286,7 +313,7 @@ def test_with_averaged_weights_fit_ends_on_the_average_and_can_run_again():
         (lambda: tiny().generate(2, steps=0), r"`steps`.*Received: steps=0"),
         (lambda: tiny().generate(2, steps=51), r"`steps` <= timesteps \(50\). Received: steps=51"),
         (lambda: tiny().generate(2, sampler="euler"), r"`sampler`.*Received: sampler='euler'"),
-        (lambda: tiny().generate(2, labels=[1, 2]), r"unconditional"),
+        (lambda: tiny().generate(2, labels=[1, 2]), r"unconditional: it takes no `labels`. Received: labels of type list"),
         (lambda: tiny().generate(2, eta=1.5), r"`eta` to be a finite number >= 0 and <= 1. Received: eta=1.5"),
         (lambda: tiny().generate(2, eta="0"), r"`eta` to be a finite number >= 0 and <= 1. Received: eta='0'"),
         (lambda: tiny().generate(2, sampler="ddpm", eta=0.5), r"`eta` applies to sampler='ddim' only"),
@@ -294,10 +321,17 @@ def test_with_averaged_weights_fit_ends_on_the_average_and_can_run_again():
         (lambda: tiny(prediction="x0"), r"`prediction`.*Received: prediction='x0'"),
         (lambda: tiny(eta=-0.1), r"`eta` to be a finite number >= 0 and <= 1. Received: eta=-0.1"),
         (lambda: tiny().fit(np.full((4, 28, 28, 1), 2.0, "float32"), epochs=1, verbose=0), r"`x`.*\[0, 1\]"),
+        (lambda: tiny(filters=32), r"three `filters` \(28, 14 and 7 pixels\). Received: filters=32"),
+        (lambda: tiny().generate(2, batch_size=0), r"`batch_size` to be a positive integer. Received: batch_size=0"),
+        (lambda: tiny().generate(2, batch_size=2.0), r"`batch_size` to be a positive integer. Received: batch_size=2.0"),
+        (lambda: tiny().estimates(np.zeros((1, 28, 28, 1), "float32"), 0), r"timestep `t` in \[1, 50\]. Received: t=0"),
+        (lambda: tiny().estimates(np.zeros((1, 28, 28, 1), "float32"), 51), r"timestep `t` in \[1, 50\]. Received: t=51"),
+        (lambda: tiny().estimates(np.zeros((1, 28, 28, 1), "float32"), 1.5), r"timestep `t` in \[1, 50\]. Received: t=1.5"),
+        (lambda: ddim_sigma(0.8, 0.3, 1.0), r"a step towards less noise\). Received: alpha_bar_t=0.8, alpha_bar_next=0.3"),
     ],
     ids=["timesteps 0", "two filters", "groups 3", "odd embedding", "seed -1", "n 0", "steps 0", "steps > T",
          "unknown sampler", "labels", "eta 1.5", "eta a string", "eta with ddpm", "snr_gamma 0", "prediction x0", "model eta -0.1",
-         "images above 1"],
+         "images above 1", "filters an int", "batch_size 0", "batch_size a float", "t 0", "t > T", "t a float", "sigma backwards"],
 )
 def test_bad_input_is_refused(make, message):
     with pytest.raises(ValueError, match=message):

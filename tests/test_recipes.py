@@ -64,6 +64,7 @@ def test_the_diffusion_recipe_predicts_v_from_the_last_steps_weights():
     recipe = recipes.get("diffusion")
     model = recipe.compile(recipe.build(0), steps_per_epoch=10, epochs=2)
     assert model.prediction == "v" and not model.optimizer.use_ema
+    assert model.eta == 1.0, "the model samples by default as its card was measured"
 
 
 def test_a_recipes_adam_arguments_reach_the_optimizer():

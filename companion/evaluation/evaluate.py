@@ -20,7 +20,7 @@ calls the function of its kind).
 
 import numpy as np
 
-from companion import data
+from companion import data, validation
 from companion.evaluation import denoising, metrics
 from companion.models.classifier import feature_extractor
 
@@ -142,10 +142,14 @@ def evaluate_diffusion(model, x_test, x_train=None, classifier=None, seed=0, ste
     leaves out the timings and the curve."""
     if classifier is None:
         raise ValueError("Evaluating a diffusion model needs the evaluation `classifier`. Received: classifier=None")
+    timed_images = min(validation.non_negative("timed_images", timed_images, integer=True), len(x_test))
+    longest = max(steps, *SAMPLING_STEPS) if timed_images else steps
+    if longest > model.timesteps:  # before any work: the curve's longest run would fail at the end
+        raise ValueError(f"Expected a model of at least {longest} timesteps (steps={steps}, the curve's {SAMPLING_STEPS} "
+                         f"unless timed_images=0). Received: a model of {model.timesteps} timesteps")
     results = evaluate_gan(model, x_test, x_train=x_train, classifier=classifier, seed=seed, real_features=real_features,
                            steps=steps, sampler="ddim", progress=progress)
     results.update(sampler="ddim", eta=model.eta, sampling_steps=steps, timed_images=timed_images)
-    timed_images = min(timed_images, len(x_test))
     if not timed_images:
         return results
     real = classifier_features(classifier, x_test[:timed_images]) if real_features is None else real_features[:timed_images]

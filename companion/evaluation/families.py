@@ -4,7 +4,9 @@ unconditional GAN, measured in one run, on one machine and one metric.
 Each shipped unconditional VAE (`VAES`) and GAN (`GANS`) draws as many samples as there are
 test images, with the same seed; the one with the lowest classifier FID stands for its
 family. A row holds the sample metrics (`evaluate.sample_metrics`), the seconds per 1,000
-samples measured while drawing them, and from the model's card its parameters, its training
+samples measured while drawing them (after an untimed first call, which compiles; the
+diffusion model's from its own evaluation, on `timed_images` images, see `timed_images` of
+each row), and from the model's card its parameters, its training
 minutes and, for a VAE, its importance-weighted bound in nats per image on the binarized
 test images.
 
@@ -49,6 +51,7 @@ def family_row(name, card, measured):
 
 
 def _measure(model, real, classifier, n, seed, **generate_options):
+    model.generate(min(n, 100), seed=seed, **generate_options)  # warm-up: the first call compiles, and is not timed
     samples, seconds = evaluate.timed_generate(model, n, seed=seed, **generate_options)
     return {**evaluate.sample_metrics(real, evaluate.classifier_features(classifier, samples)), "seconds_per_1000_images": seconds}
 
@@ -71,15 +74,19 @@ def compare_families(diffusion, x_test, classifier, seed=0, load=weights.load, c
     if classifier is None:
         raise ValueError("Comparing the families needs the evaluation `classifier`. Received: classifier=None")
     name, diffusion_card, results = diffusion
+    if results.get("test_images") != len(x_test):
+        raise ValueError(f"Expected the diffusion model's results measured on the {len(x_test)} test images given. "
+                         f"Received: results of {results.get('test_images')} test images")
     real = evaluate.classifier_features(classifier, x_test) if real_features is None else real_features
     table = {}
     for family, names in (("VAE", vaes), ("GAN", gans)):
         candidates = {candidate: _measure(load(candidate), real, classifier, len(x_test), seed) for candidate in names}
         best = min(candidates, key=lambda candidate: candidates[candidate]["fid"])
-        table[family] = {**family_row(best, card(best), candidates[best]),
+        table[family] = {**family_row(best, card(best), candidates[best]), "timed_images": len(x_test),
                          "fid_of_each": {c: round(float(m["fid"]), 6) for c, m in candidates.items()}}
     steps = results["sampling_steps"]
     measured = {**results, "seconds_per_1000_images": results.get(f"seconds_per_1000_images_{steps}_steps")}
     table["diffusion"] = {**family_row(name, diffusion_card, measured), "likelihood": DIFFUSION_LIKELIHOOD,
+                          "timed_images": results.get("timed_images"),
                           "sampling": f"DDIM, {steps} steps" + (f", eta {results['eta']:g}" if results.get("eta") else "")}
     return table

@@ -74,6 +74,9 @@ def ddim_sigma(alpha_bar_t, alpha_bar_next, eta):
     """The standard deviation of DDIM's fresh noise (Song et al. 2021, eq. 16):
     sigma = eta * sqrt((1 - a_t') / (1 - a_t)) * sqrt(1 - a_t / a_t'). eta = 0 is deterministic DDIM;
     eta = 1 gives the posterior's variance, the ancestral sampler of the respaced process."""
+    if not (0.0 < alpha_bar_t < 1.0 and alpha_bar_t <= alpha_bar_next <= 1.0):
+        raise ValueError("Expected 0 < alpha_bar_t < 1 and alpha_bar_t <= alpha_bar_next <= 1 (a step towards less noise). "
+                         f"Received: alpha_bar_t={alpha_bar_t}, alpha_bar_next={alpha_bar_next}")
     return eta * math.sqrt((1.0 - alpha_bar_next) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_next))
 
 
@@ -134,9 +137,9 @@ class Diffusion(SeedStateMixin, keras.Model):
         self.snr_gamma = snr_gamma
         self.eta = self._check_eta(eta)  # DDIM's default eta (see `generate`)
         self.timesteps = validation.positive_int("timesteps", timesteps)
-        self.filters = tuple(validation.positive_int("filters", f) for f in filters)
-        if len(self.filters) != 3:
+        if isinstance(filters, (str, bytes)) or not hasattr(filters, "__len__") or len(filters) != 3:
             raise ValueError(f"Expected three `filters` (28, 14 and 7 pixels). Received: filters={filters!r}")
+        self.filters = tuple(validation.positive_int("filters", f) for f in filters)
         self.blocks = validation.positive_int("blocks", blocks)
         self.embedding_dim = validation.positive_int("embedding_dim", embedding_dim)
         if self.embedding_dim % 2:
@@ -250,11 +253,13 @@ class Diffusion(SeedStateMixin, keras.Model):
         deterministic, 1 the ancestral sampler's variance. The same `seed` gives the same starting
         noise and the same fresh noise for either sampler, so DDIM with eta = 1 draws the images
         the ancestral sampler draws. `clip` clips each step's x0 estimate to [-1, 1], as Ho et al. do.
-        `progress` shows a progress bar over the batches of `batch_size` images.
+        `progress` shows a progress bar over the steps; each step runs the network on batches of
+        `batch_size` images; the images do not depend on `batch_size` (up to floating-point rounding).
         """
         n = validation.positive_int("n", n)
+        batch_size = validation.positive_int("batch_size", batch_size)
         if labels is not None:
-            raise ValueError("Diffusion is unconditional: it takes no `labels`. Received labels")
+            raise ValueError(f"Diffusion is unconditional: it takes no `labels`. Received: labels of type {type(labels).__name__}")
         sampler = validation.one_of("sampler", sampler, SAMPLERS)
         if sampler == "ddpm" and eta is not None:
             raise ValueError(f"`eta` applies to sampler='ddim' only (the ancestral sampler is eta = 1). Received: eta={eta!r}")
@@ -262,14 +267,19 @@ class Diffusion(SeedStateMixin, keras.Model):
         sequence = timestep_subsequence(self.timesteps, steps)
         rng = np.random.default_rng(validation.seed("seed", seed))
         x = rng.standard_normal((n, *validation.IMAGE_SHAPE)).astype("float32")
-        extra = rng.standard_normal((len(sequence) - 1, n, *validation.IMAGE_SHAPE)).astype("float32") if eta > 0 else None
         parts = _fit.chunks(n, batch_size)
+        pairs = list(zip(sequence[:-1], sequence[1:]))
         if progress:
             from tqdm.auto import tqdm
 
-            parts = tqdm(parts, desc=f"{sampler.upper()}, {len(sequence) - 1} steps, batches of {batch_size}")
-        out = [self._sample(x[part], sequence, sampler, eta, None if extra is None else extra[:, part], clip) for part in parts]
-        return np.concatenate(out)
+            pairs = tqdm(pairs, desc=f"{sampler.upper()}, {len(pairs)} steps, {n} images in batches of {batch_size}")
+        for t, t_next in pairs:
+            # Each step's fresh noise for all n images, drawn step by step: the stream of one draw
+            # of every step at once, in memory for one step (n x 784 numbers, not steps x n x 784).
+            noise = rng.standard_normal(x.shape).astype("float32") if eta > 0 else None
+            x = np.concatenate([self._step(x[part], int(t), int(t_next), sampler, eta, None if noise is None else noise[part], clip)
+                                for part in parts])
+        return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
     @staticmethod
     def _check_eta(eta):
@@ -288,30 +298,30 @@ class Diffusion(SeedStateMixin, keras.Model):
         sqrt(a) x_t - sqrt(1 - a) v_hat and eps_hat = sqrt(1 - a) x_t + sqrt(a) v_hat, which stay
         exact where a = alpha_bar_t is near 0 (the first steps, where 1 / sqrt(a) would amplify
         the noise estimate's error)."""
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 1 <= t <= self.timesteps:
+            raise ValueError(f"Expected an integer timestep `t` in [1, {self.timesteps}]. Received: t={t!r}")
         a = float(self.alpha_bar[t])
         out = self.network_estimate(x_t, t)
         if self.prediction == "eps":
             return (x_t - math.sqrt(1.0 - a) * out) / math.sqrt(a), out
         return math.sqrt(a) * x_t - math.sqrt(1.0 - a) * out, math.sqrt(1.0 - a) * x_t + math.sqrt(a) * out
 
-    def _sample(self, x, sequence, sampler, eta, extra, clip):
-        for i, (t, t_next) in enumerate(zip(sequence[:-1], sequence[1:])):
-            a_t, a_next = float(self.alpha_bar[t]), float(self.alpha_bar[t_next])
-            x0, eps = self.estimates(x, t)
-            if clip:
-                x0 = np.clip(x0, -1.0, 1.0)
-            if clip and (sampler == "ddim" or t_next == 0):
-                # With a clipped x0, the noise estimate consistent with it keeps DDIM's update exact.
+    def _step(self, x, t, t_next, sampler, eta, noise, clip):
+        """One sampler step of a batch `x` from timestep `t` to `t_next` (`noise`: its fresh noise)."""
+        a_t, a_next = float(self.alpha_bar[t]), float(self.alpha_bar[t_next])
+        x0, eps = self.estimates(x, t)
+        if clip:
+            x0 = np.clip(x0, -1.0, 1.0)
+        if t_next == 0:
+            return x0.astype("float32")
+        if sampler == "ddim":
+            if clip:  # the noise estimate consistent with the clipped x0 keeps DDIM's update exact
                 eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1.0 - a_t)
-            if sampler == "ddim" or t_next == 0:
-                x = ddim_update(x0, eps, a_t, a_next, eta, None if extra is None else extra[i]) if t_next else x0
-            else:
-                beta = 1.0 - a_t / a_next  # the respaced step's beta
-                mean = (math.sqrt(a_next) * beta / (1.0 - a_t)) * x0 + (math.sqrt(1.0 - beta) * (1.0 - a_next) / (1.0 - a_t)) * x
-                variance = beta * (1.0 - a_next) / (1.0 - a_t)  # the posterior's, beta tilde
-                x = mean + math.sqrt(variance) * extra[i]
-            x = x.astype("float32")
-        return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
+            return ddim_update(x0, eps, a_t, a_next, eta, noise).astype("float32")
+        beta = 1.0 - a_t / a_next  # the respaced step's beta
+        mean = (math.sqrt(a_next) * beta / (1.0 - a_t)) * x0 + (math.sqrt(1.0 - beta) * (1.0 - a_next) / (1.0 - a_t)) * x
+        variance = beta * (1.0 - a_next) / (1.0 - a_t)  # the posterior's, beta tilde
+        return (mean + math.sqrt(variance) * noise).astype("float32")
 
     def get_config(self):
         return {**super().get_config(), "timesteps": self.timesteps, "filters": list(self.filters), "blocks": self.blocks,
