@@ -3,7 +3,7 @@
     .venv/bin/python bench/report.py
 
 Reads `throughput_cpu.jsonl` (`bench/throughput.py`), `notebooks_cpu.jsonl`
-(`bench/notebooks.py`) and `gpu_*.jsonl` (`bench/gpu.py` on the device machine) and sets
+(`bench/notebooks.py`), `bf16_cpu.jsonl` (`bench/bf16.py`, a section per CPU model) and `gpu_*.jsonl` (`bench/gpu.py` on the device machine) and sets
 every figure beside the targets of the performance issue. Run it on the machine that made
 the CPU measurements: it describes the machine it runs on.
 """
@@ -194,6 +194,53 @@ def gpu_section():
     return out
 
 
+def bf16_section(rows):
+    """One section per CPU model measured by `bench/bf16.py`: its bf16 units, the kernels'
+    rates and every model's bf16 / float32 ratio of training speed, per backend."""
+    if not rows:
+        return ["## bfloat16 on the CPU", "", "Not measured yet: run `.venv/bin/python bench/bf16.py`.", ""]
+    from bf16 import BACKENDS, KERNELS, MODELS
+
+    out = []
+    cpus = sorted({(r["cpu"], r["cpu_family_model"]) for r in rows}, key=str)
+    for cpu, family in cpus:
+        mine = [r for r in rows if (r["cpu"], r["cpu_family_model"]) == (cpu, family)]
+        units = mine[0]["bf16_units"]
+        backends = [b for b in BACKENDS if any(r["backend"] == b for r in mine)]
+        out += [f"## bfloat16 on the CPU: {cpu} ({family})", "",
+                f"bf16 units (`/proc/cpuinfo`): {', '.join(units) if units else 'none'}. `bench/bf16.py`, each backend in a "
+                "fresh process; float32 and bfloat16 runs alternate, and each ratio is the median of the ratios of "
+                "runs timed side by side.", ""]
+        kernels = {r["backend"]: r["kernels"] for r in mine if r["kind"] == "kernels"}
+        if kernels:
+            header = ["kernel (batch %d)" % next(r["batch_size"] for r in mine if r["kind"] == "kernels")]
+            header += [f"{b} {what}" for b in backends if b in kernels for what in ("float32", "bfloat16", "ratio")]
+            body = [[k] + [cell for b in backends if b in kernels for cell in
+                           (f"{kernels[b][k]['float32_gflops']:.0f}", f"{kernels[b][k]['bfloat16_gflops']:.0f}",
+                            f"{kernels[b][k]['ratio']:.2f}x")] for k in KERNELS]
+            out += ["Kernel rates through `keras.ops`, GFLOP/s (channels last, as Keras lays out images):", "",
+                    table(header, body), ""]
+        models = {(r["backend"], r["model"]): r for r in mine if r["kind"] == "model"}
+        if models:
+            header = ["model"] + [f"{b} {what}" for b in backends for what in ("float32", "mixed_bfloat16", "ratio")]
+            body = []
+            for m in MODELS:
+                cells = []
+                for b in backends:
+                    r = models.get((b, m))
+                    cells += ([f"{r['float32_images_per_second']:,.0f}", f"{r['bfloat16_images_per_second']:,.0f}",
+                               f"**{r['ratio']:.2f}x**" + ("" if all(r["losses_finite"].values()) else " (non-finite loss)")]
+                              if r else ["", "", ""])
+                body.append([m] + cells)
+            batch = sorted({r["batch_size"] for r in models.values()})
+            out += [f"Training images per second at batch {'/'.join(map(str, batch))}, the recipe's model built under each "
+                    "policy in one process and timed in the same rounds (`benchmark.interleaved_fits`), each compiled as "
+                    "`python -m companion train` compiles it (on TensorFlow the VAEs and GANs with XLA in float32 and "
+                    "without it under bfloat16, where XLA gains nothing: `Recipe.compile_options`):", "",
+                    table(header, body), ""]
+    return out
+
+
 def main():
     sections = ["# Benchmark results", "",
                 "Written by `.venv/bin/python bench/report.py` from `bench/results/`; regenerate with `make bench`.", "",
@@ -205,6 +252,7 @@ def main():
                 "lines from `bench/results/*.jsonl` and run `bench/throughput.py --models acgan denoiser`.", ""]
     sections += throughput_section(current_names(read_jsonl(RESULTS / "throughput_cpu.jsonl")))
     sections += notebooks_section(read_jsonl(RESULTS / "notebooks_cpu.jsonl"))
+    sections += bf16_section(read_jsonl(RESULTS / "bf16_cpu.jsonl"))
     sections += gpu_section()
     (HERE / "RESULTS.md").write_text("\n".join(sections))
     print(f"wrote {HERE / 'RESULTS.md'}")

@@ -163,9 +163,14 @@ class Recipe:
         Under a TensorFlow distribution strategy with more than one replica (`--distribute`),
         XLA stays off: a compiled step cannot read a variable mirrored on another device
         ("Trying to access resource ... located in device CPU:1 from device CPU:0").
+
+        Under the `mixed_bfloat16` policy XLA stays off too: on the CPU, XLA computes bfloat16 no
+        faster than float32, where TensorFlow's own kernels (oneDNN) use the bfloat16 units. On
+        a 2-core AMD EPYC (family 26, AVX512-BF16), the cluster GAN's step ran 1.01x float32's
+        with XLA and 1.95x without (`bench/bf16.py`; issue 20's closing note).
         """
         backend = backend or keras.backend.backend()
-        if backend != "tensorflow" or not self.kind.xla:
+        if backend != "tensorflow" or not self.kind.xla or keras.config.dtype_policy().name == "mixed_bfloat16":
             return {}
         import tensorflow as tf
 

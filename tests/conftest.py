@@ -163,7 +163,8 @@ def trained(tmp_path_factory, mnist_dir):
 
     folder = tmp_path_factory.mktemp("cli")
     argv = ["train", "classifier", "--epochs", "1", "--train-images", "512", "--data-dir", str(mnist_dir),
-            "--out", str(folder / "classifier.keras"), "--checkpoint", str(folder / "ckpt.keras"), "--verbose", "0"]
+            "--out", str(folder / "classifier.keras"), "--checkpoint", str(folder / "ckpt.keras"), "--verbose", "0",
+            "--precision", "float32"]
     cli.run(argv)
     return folder, argv
 

@@ -219,7 +219,7 @@ def refused(argv, capsys, message):
 def small_run(tmp_path_factory, mnist_dir):
     """A one-epoch run of the source-sized VAE, with its checkpoint."""
     folder = tmp_path_factory.mktemp("cli_bad")
-    common = ["--train-images", "256", "--data-dir", str(mnist_dir), "--verbose", "0"]
+    common = ["--train-images", "256", "--data-dir", str(mnist_dir), "--verbose", "0", "--precision", "float32"]
     cli.run(["train", "mlp_vae", "--epochs", "1", "--out", str(folder / "vae.keras"), "--checkpoint", str(folder / "vae.ckpt.keras"), *common])
     return folder, common
 
@@ -254,6 +254,8 @@ CLI_CASES = [
     ("bench min seconds nan", ["bench", "mlp_vae", "--min-seconds", "nan"], r"--min-seconds: expected a number of seconds > 0, received 'nan'"),
     ("bench repeats 0", ["bench", "mlp_vae", "--repeats", "0"], r"--repeats: expected a positive integer, received '0'"),
     ("unknown model", ["train", "resnet"], r"invalid choice: 'resnet'"),
+    ("precision fp16", ["train", "mlp_vae", "--precision", "fp16"],
+     r"argument --precision: invalid choice: 'fp16' \(choose from '?auto'?, '?float32'?, '?bfloat16'?\)"),
 ]
 
 

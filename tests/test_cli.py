@@ -86,7 +86,7 @@ def test_a_killed_training_resumes_to_the_weights_of_an_uninterrupted_run(tmp_pa
         "sys.exit(cli.main(sys.argv[1:]))\n"
     )
     common = ["train", "mlp_vae", "--epochs", "3", "--train-images", "512", "--data-dir", str(mnist_dir), "--verbose", "0",
-              "--backend", keras.backend.backend()]
+              "--backend", keras.backend.backend(), "--precision", "float32"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     run = lambda *argv: subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, timeout=600)
     paths = lambda name: ["--out", str(tmp_path / f"{name}.keras"), "--checkpoint", str(tmp_path / f"{name}.ckpt.keras")]
@@ -121,7 +121,7 @@ def test_evaluate_measures_vaes_and_gans(trained, tmp_path, mnist_dir, model, ke
     folder, _ = trained
     out = tmp_path / f"{model}.keras"
     cli.run(["train", model, "--epochs", "1", "--train-images", "256", "--data-dir", str(mnist_dir), "--out", str(out),
-              "--checkpoint", str(tmp_path / "ckpt.keras"), "--verbose", "0"])
+              "--checkpoint", str(tmp_path / "ckpt.keras"), "--verbose", "0", "--precision", "float32"])
     metrics = cli.run(["evaluate", model, "--weights", str(out), "--classifier", str(folder / "classifier.keras"),
                         "--data-dir", str(mnist_dir), "--test-images", "40", "--k", "5", "--update-card"])
     assert set(metrics) == keys
@@ -135,7 +135,7 @@ def test_evaluate_measures_the_diffusion_model_beside_the_best_vae_and_gan(train
     folder, _ = trained
     out = tmp_path / "diffusion.keras"
     cli.run(["train", "diffusion", "--epochs", "1", "--train-images", "256", "--data-dir", str(mnist_dir), "--out", str(out),
-             "--checkpoint", str(tmp_path / "ckpt.keras"), "--verbose", "0"])
+             "--checkpoint", str(tmp_path / "ckpt.keras"), "--verbose", "0", "--precision", "float32"])
     argv = ["evaluate", "diffusion", "--weights", str(out), "--classifier", str(folder / "classifier.keras"), "--data-dir",
             str(mnist_dir), "--test-images", "30"]
     metrics = cli.run(argv + ["--sampling-steps", "3", "--timed-images", "10", "--update-card"])

@@ -133,7 +133,8 @@ def test_command_line_trains_data_parallel_and_says_so_in_the_card(tmp_path, mni
     for backend in ("jax", "tensorflow"):
         out = tmp_path / backend / "mlp_vae.keras"
         argv = ["train", "mlp_vae", "--epochs", "1", "--train-images", "512", "--distribute", "--data-dir", str(mnist_dir),
-                "--out", str(out), "--checkpoint", str(tmp_path / backend / "ckpt.keras"), "--verbose", "0"]
+                "--out", str(out), "--checkpoint", str(tmp_path / backend / "ckpt.keras"), "--verbose", "0",
+                "--precision", "float32"]
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
                "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
         done = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, env=env, timeout=600)

@@ -73,7 +73,8 @@ class Denoiser(keras.Model):
         # sigmoid saturates near 0 (a blank image is a cheap first answer), the squared
         # error's gradient vanishes and training stalls there; the cross-entropy's
         # gradient, sigmoid(logit) - x, does not.
-        clean = ops.reshape(x, (-1, *validation.IMAGE_SHAPE))
+        clean = ops.reshape(ops.cast(x, "float32"), (-1, *validation.IMAGE_SHAPE))
+        y_pred = ops.cast(y_pred, "float32")  # the loss in float32, also under a mixed-precision policy
         if not training:
             y_pred = ops.log(ops.clip(y_pred, 1e-7, 1 - 1e-7) / (1 - ops.clip(y_pred, 1e-7, 1 - 1e-7)))
         per_example = ops.mean(ops.softplus(y_pred) - clean * y_pred, axis=(1, 2, 3))

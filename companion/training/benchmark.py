@@ -13,6 +13,7 @@ Example:
 >>> benchmark.compare_backends("mlp_vae", ["tensorflow", "jax", "torch"])
 """
 
+import contextlib
 import json
 import math
 import os
@@ -53,16 +54,14 @@ def throughput(name, batch_size=128, steps=None, repeats=5, images=None, mixed_p
     import numpy as np
 
     from companion import data, recipes, validation
+    from companion.training.precision import policy_scope
 
     batch_size, repeats = validation.positive_int("batch_size", batch_size), validation.positive_int("repeats", repeats)
     if steps is not None:
         steps = validation.positive_int("steps", steps)
     min_seconds = validation.number("min_seconds", min_seconds, low=0, low_open=True)
     recipe = recipes.get(name)
-    previous = keras.config.dtype_policy()
-    if mixed_precision:
-        keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with policy_scope("mixed_bfloat16") if mixed_precision else contextlib.nullcontext():
         keras.utils.set_random_seed(seed)
         model = recipe.build(seed)
         (x_train, y_train), _ = data.load_mnist()
@@ -74,8 +73,6 @@ def throughput(name, batch_size=128, steps=None, repeats=5, images=None, mixed_p
         timed = interleaved_fits(trainees, repeats, batch_size, steps=steps, min_seconds=min_seconds)
         runs, logs, steps = timed[0]
         outputs_finite = _outputs_finite(model, recipe, data.scale(x_train[:16]), y_train[:16])
-    finally:
-        keras.config.set_dtype_policy(previous)
     final = [float(values[-1]) for values in logs.values()]
     median = statistics.median(runs)
     return {

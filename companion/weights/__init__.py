@@ -2,7 +2,8 @@
 
 `companion/weights/<name>.keras` holds a model; `companion/weights/<name>.json` its card:
 the exact command that trained it, seed, backend, package versions, hardware, training
-time, the SHA-256 of the weights file, and the metrics measured on it (with the command
+time, the precision policy and why it was chosen (`precision`; cards without it were trained
+in float32, before the command line chose), the SHA-256 of the weights file, and the metrics measured on it (with the command
 that measured them). `load(name)` verifies the SHA-256 before loading; `load_file(path)`
 loads any `.keras` file and names one that is truncated or corrupted. The cards are written
 here too: `write_card` when `python -m companion train` has saved the weights,
@@ -129,10 +130,11 @@ def _versions():
 
 
 def write_card(weights_path, *, name, command, seed, epochs, batch_size, distribute, compile_options, train_images,
-               parameters, train_seconds):
+               parameters, train_seconds, precision=None):
     """Writes the model card of a freshly trained weights file beside it (`MODEL.json`) and
     returns its path: how the model was trained, on what, for how long, and the SHA-256 that
-    `load` checks. Its `metrics` start empty; `record_metrics` fills them."""
+    `load` checks. Its `metrics` start empty; `record_metrics` fills them. `precision`: the
+    policy the run trained under and why (`companion.training.precision.choose`'s dict)."""
     import keras
 
     from companion import config
@@ -152,6 +154,7 @@ def write_card(weights_path, *, name, command, seed, epochs, batch_size, distrib
         "versions": _versions(),
         "hardware": config.hardware(),
         "train_seconds": round(train_seconds, 1),
+        **({"precision": precision} if precision else {}),
         "sha256": sha256_of(weights_path),
         "metrics": {},
     }
