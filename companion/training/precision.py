@@ -5,8 +5,7 @@ optimizer's state and (in the book's models) the losses in float32. It pays only
 with bfloat16 units: on a CPU, the AVX512-BF16 dot-product instructions (`avx512_bf16` in
 `/proc/cpuinfo`: Intel Cooper Lake and Sapphire Rapids and later, AMD Zen 4 and later) and
 Intel's AMX tiles (`amx_bf16`, Sapphire Rapids and later), Arm's BF16 instructions (`bf16`);
-on an NVIDIA GPU, compute
-capability 8.0 (Ampere) and later. Elsewhere bfloat16 is emulated and slower than float32.
+on an NVIDIA GPU, compute capability 8.0 (Ampere) and later. Elsewhere bfloat16 is emulated and slower than float32.
 And even with the units, a small model's step may be bound by work that bfloat16 does not
 speed up (the optimizer, casts, element-wise layers), so `choose("auto", ...)` measures.
 
