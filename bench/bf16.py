@@ -93,7 +93,6 @@ def kernel_rates(repeats=7, batch_size=128):
 
 def model_ratio(name, batch_size, repeats, min_seconds):
     """Training images per second of recipe `name` under float32 and mixed_bfloat16, interleaved."""
-    import keras
     import numpy as np
 
     from companion import data, recipes
@@ -102,14 +101,8 @@ def model_ratio(name, batch_size, repeats, min_seconds):
     recipe = recipes.get(name)
     (x_train, y_train), _ = data.load_mnist()
     x, y = data.scale(x_train), y_train.astype("int32")
-    trainees, finite = [], {}
-    for policy in ("float32", "mixed_bfloat16"):
-        with precision.policy_scope(policy):
-            keras.utils.set_random_seed(0)
-            model = recipe.build(0)
-            batches = recipe.batches(x, y, batch_size=batch_size, seed=0)
-            recipe.compile(model, steps_per_epoch=len(batches), epochs=1, **recipe.compile_options())
-        trainees.append((model, batches))
+    finite = {}
+    trainees = precision.policy_trainees(recipe, x, y, batch_size, seed=0)
     timed = benchmark.interleaved_fits(trainees, repeats, batch_size, min_seconds=min_seconds)
     (runs32, logs32, _), (runs16, logs16, _) = timed
     for policy, logs in (("float32", logs32), ("mixed_bfloat16", logs16)):

@@ -24,7 +24,7 @@ import time
 from companion import config
 
 __all__ = ["BF16_CPU_FLAGS", "CHOICES", "MIN_RATIO", "POLICIES", "choose", "cpu_bf16_units", "gpu_bf16", "hardware",
-           "policy_scope", "probe_ratio"]
+           "policy_scope", "policy_trainees", "probe_ratio"]
 
 # /proc/cpuinfo flags of bfloat16 arithmetic units, and what they are
 BF16_CPU_FLAGS = {"avx512_bf16": "AVX512-BF16 dot products", "amx_bf16": "AMX tiles in bfloat16",
@@ -127,15 +127,26 @@ def probe_ratio(recipe, x, y, batch_size, seed=0, repeats=3, min_seconds=1.0):
     from companion.training import benchmark
 
     n = min(len(x), batch_size * 64)
+    trainees = policy_trainees(recipe, x[:n], y[:n], batch_size, seed=seed)
+    (runs32, _, _), (runs16, _, _) = benchmark.interleaved_fits(trainees, repeats, batch_size, min_seconds=min_seconds)
+    return statistics.median(b / a for a, b in zip(runs32, runs16))
+
+
+def policy_trainees(recipe, x, y, batch_size, seed=0):
+    """`[(model, batches)]` of `recipe` under float32, then under mixed_bfloat16: each built,
+    batched and compiled (as the command line compiles it) inside its policy's scope, after
+    seeding Keras with `seed`."""
+    import keras
+
     trainees = []
     for policy in POLICIES.values():
         with policy_scope(policy):
+            keras.utils.set_random_seed(seed)
             model = recipe.build(seed)
-            batches = recipe.batches(x[:n], y[:n], batch_size=batch_size, seed=seed)
+            batches = recipe.batches(x, y, batch_size=batch_size, seed=seed)
             recipe.compile(model, steps_per_epoch=len(batches), epochs=1, **recipe.compile_options())
         trainees.append((model, batches))
-    (runs32, _, _), (runs16, _, _) = benchmark.interleaved_fits(trainees, repeats, batch_size, min_seconds=min_seconds)
-    return statistics.median(b / a for a, b in zip(runs32, runs16))
+    return trainees
 
 
 def choose(requested, probe=None, units=None):
