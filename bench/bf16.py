@@ -9,12 +9,14 @@ For each backend (TensorFlow, JAX, PyTorch), in a fresh process of its own:
 * every model's training images per second under the `float32` and the `mixed_bfloat16`
   policy: both models are built and compiled in the same process and timed in the same rounds
   (`benchmark.interleaved_fits`), and the ratio is the median of the rounds' ratios, so the
-  machine's slow spells cancel.
+  machine's slow spells cancel. On TensorFlow, where the command line compiles the VAEs' and
+  GANs' float32 step with XLA and their bfloat16 step without it, float32 without XLA is timed
+  in the same rounds too.
 
 Before them it reads the CPU's model and its bf16 units from `/proc/cpuinfo`
 (`companion.training.precision.hardware`). Each result is one JSON line in
 `bench/results/bf16_cpu.jsonl`, with the CPU's model; a configuration already measured on this
-CPU is skipped (an interrupted run resumes; `--fresh` measures again). `bench/report.py` writes
+CPU is skipped (an interrupted run resumes; `--fresh` measures the backends and models asked for again). `bench/report.py` writes
 one section of `RESULTS.md` per CPU model.
 
     .venv/bin/python bench/bf16.py [--backends tensorflow jax torch] [--models NAME ...]
@@ -92,7 +94,13 @@ def kernel_rates(repeats=7, batch_size=128):
 
 
 def model_ratio(name, batch_size, repeats, min_seconds):
-    """Training images per second of recipe `name` under float32 and mixed_bfloat16, interleaved."""
+    """Training images per second of recipe `name` under float32 and mixed_bfloat16, interleaved.
+
+    Where the command line compiles the float32 step with XLA (TensorFlow's VAEs and GANs) and
+    the bfloat16 step without it, a third copy, float32 without XLA, runs in the same rounds:
+    the bfloat16 / float32 ratio then mixes two changes, and the third copy separates them.
+    """
+    import keras
     import numpy as np
 
     from companion import data, recipes
@@ -101,15 +109,23 @@ def model_ratio(name, batch_size, repeats, min_seconds):
     recipe = recipes.get(name)
     (x_train, y_train), _ = data.load_mnist()
     x, y = data.scale(x_train), y_train.astype("int32")
-    finite = {}
     trainees = precision.policy_trainees(recipe, x, y, batch_size, seed=0)
+    policies = ["float32", "mixed_bfloat16"]
+    if keras.backend.backend() == "tensorflow" and recipe.compile_options().get("jit_compile"):
+        trainees.append(precision.trainee(recipe, x, y, batch_size, "float32", seed=0, jit_compile=False))
+        policies.append("float32 without XLA")
     timed = benchmark.interleaved_fits(trainees, repeats, batch_size, min_seconds=min_seconds)
-    (runs32, logs32, _), (runs16, logs16, _) = timed
-    for policy, logs in (("float32", logs32), ("mixed_bfloat16", logs16)):
-        finite[policy] = bool(np.all(np.isfinite([float(v[-1]) for v in logs.values()])))
-    ratios = [b / a for a, b in zip(runs32, runs16)]
-    return {"float32_images_per_second": statistics.median(runs32), "bfloat16_images_per_second": statistics.median(runs16),
-            "ratio": statistics.median(ratios), "ratios": ratios, "losses_finite": finite}
+    runs = [r for r, _, _ in timed]
+    finite = {policy: bool(np.all(np.isfinite([float(v[-1]) for v in logs.values()]))) for policy, (_, logs, _) in zip(policies, timed)}
+    ratios = [b / a for a, b in zip(runs[0], runs[1])]
+    out = {"float32_images_per_second": statistics.median(runs[0]), "bfloat16_images_per_second": statistics.median(runs[1]),
+           "ratio": statistics.median(ratios), "ratios": ratios, "losses_finite": finite}
+    if len(runs) == 3:
+        out.update({"float32_without_xla_images_per_second": statistics.median(runs[2]),
+                    # bfloat16 against float32 compiled alike (both without XLA), and what XLA does to float32
+                    "ratio_without_xla": statistics.median(b / c for b, c in zip(runs[1], runs[2])),
+                    "xla_ratio_float32": statistics.median(a / c for a, c in zip(runs[0], runs[2]))})
+    return out
 
 
 def worker(backend, models, batch_size, repeats, min_seconds, done):
@@ -153,9 +169,13 @@ def main(argv=None):
     if args.worker:
         return worker(args.worker, args.models, args.batch_size, args.repeats, args.min_seconds, done)
     print(f"CPU: {cpu['model_name']} ({cpu['family_model']}); bf16 units: {', '.join(cpu['bf16_units']) or 'none'}")
-    if args.fresh and RESULTS.exists():
-        RESULTS.write_text("".join(line + "\n" for line in RESULTS.read_text().splitlines()
-                                   if line.strip() and json.loads(line)["cpu"] != cpu["model_name"]))
+    if args.fresh and RESULTS.exists():  # drops this CPU's rows of the backends and models asked for
+
+        def asked(row):
+            return (row["cpu"] == cpu["model_name"] and row["backend"] in args.backends
+                    and (row["kind"] == "kernels" or row["model"] in args.models))
+
+        RESULTS.write_text("".join(line + "\n" for line in RESULTS.read_text().splitlines() if line.strip() and not asked(json.loads(line))))
     RESULTS.parent.mkdir(exist_ok=True)
     for backend in tqdm(args.backends, desc="backends"):
         command = [sys.executable, __file__, "--worker", backend, "--models", *args.models, "--batch-size", str(args.batch_size),
@@ -176,6 +196,9 @@ def main(argv=None):
                 else:
                     tqdm.write(f"{backend:10s} {row['model']:16s} float32 {row['float32_images_per_second']:8.0f}  mixed_bfloat16 "
                                f"{row['bfloat16_images_per_second']:8.0f} images/s  ({row['ratio']:.2f}x)")
+                    if "ratio_without_xla" in row:
+                        tqdm.write(f"{'':27s} float32 without XLA {row['float32_without_xla_images_per_second']:8.0f} images/s  "
+                                   f"(bfloat16 {row['ratio_without_xla']:.2f}x that; XLA {row['xla_ratio_float32']:.2f}x on float32)")
         if process.returncode:
             raise SystemExit(f"the {backend} worker failed with exit status {process.returncode}")
 

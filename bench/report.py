@@ -222,7 +222,12 @@ def bf16_section(rows):
                     table(header, body), ""]
         models = {(r["backend"], r["model"]): r for r in mine if r["kind"] == "model"}
         if models:
-            header = ["model"] + [f"{b} {what}" for b in backends for what in ("float32", "mixed_bfloat16", "ratio")]
+            # TensorFlow's VAEs and GANs: float32 with XLA (as trained) and without it, timed in the same rounds
+            plain = {b for (b, _), r in models.items() if "ratio_without_xla" in r}
+            header = ["model"]
+            for b in backends:
+                header += [f"{b} float32", f"{b} mixed_bfloat16", f"{b} ratio"]
+                header += [f"{b} float32 without XLA", f"{b} ratio to it"] if b in plain else []
             body = []
             for m in MODELS:
                 cells = []
@@ -231,12 +236,17 @@ def bf16_section(rows):
                     cells += ([f"{r['float32_images_per_second']:,.0f}", f"{r['bfloat16_images_per_second']:,.0f}",
                                f"**{r['ratio']:.2f}x**" + ("" if all(r["losses_finite"].values()) else " (non-finite loss)")]
                               if r else ["", "", ""])
+                    if b in plain:
+                        cells += ([f"{r['float32_without_xla_images_per_second']:,.0f}", f"**{r['ratio_without_xla']:.2f}x**"]
+                                  if r and "ratio_without_xla" in r else ["", ""])
                 body.append([m] + cells)
             batch = sorted({r["batch_size"] for r in models.values()})
             out += [f"Training images per second at batch {'/'.join(map(str, batch))}, the recipe's model built under each "
                     "policy in one process and timed in the same rounds (`benchmark.interleaved_fits`), each compiled as "
                     "`python -m companion train` compiles it (on TensorFlow the VAEs and GANs with XLA in float32 and "
-                    "without it under bfloat16, where XLA gains nothing: `Recipe.compile_options`):", "",
+                    "without it under bfloat16, where XLA gains nothing: `Recipe.compile_options`)"
+                    + (", and on TensorFlow float32 without XLA as well, in the same rounds, so that bfloat16 is also "
+                       "compared with a float32 step compiled alike" if plain else "") + ":", "",
                     table(header, body), ""]
     return out
 
