@@ -3,7 +3,8 @@
     .venv/bin/python bench/report.py
 
 Reads `throughput_cpu.jsonl` (`bench/throughput.py`), `notebooks_cpu.jsonl`
-(`bench/notebooks.py`), `bf16_cpu.jsonl` (`bench/bf16.py`, a section per CPU model) and `gpu_*.jsonl` (`bench/gpu.py` on the device machine) and sets
+(`bench/notebooks.py`), `bf16_cpu.jsonl` (`bench/bf16.py`, a section per CPU model),
+`bf16_quality.jsonl` (`bench/bf16_quality.py`) and `gpu_*.jsonl` (`bench/gpu.py` on the device machine) and sets
 every figure beside the targets of the performance issue. Run it on the machine that made
 the CPU measurements: it describes the machine it runs on.
 """
@@ -251,6 +252,39 @@ def bf16_section(rows):
     return out
 
 
+def bf16_quality_section(rows):
+    """`bench/bf16_quality.py`: the two policies' quality, two seeds each, per CPU and backend."""
+    if not rows:
+        return []
+    out = []
+    for cpu, backend, epochs in sorted({(r["cpu"], r["backend"], r["epochs"]) for r in rows}):
+        mine = [r for r in rows if (r["cpu"], r["backend"], r["epochs"]) == (cpu, backend, epochs)]
+        body = []
+        for model in dict.fromkeys(r["model"] for r in mine):
+            values = {p: [r["value"] for r in sorted(mine, key=lambda r: r["seed"]) if (r["model"], r["precision"]) == (model, p)]
+                      for p in ("float32", "bfloat16")}
+            seconds = {p: sum(r["train_seconds"] for r in mine if (r["model"], r["precision"]) == (model, p))
+                       for p in ("float32", "bfloat16")}
+            if not all(len(v) == 2 for v in values.values()):
+                continue
+            spread = abs(values["float32"][0] - values["float32"][1])
+            gap = sum(values["bfloat16"]) / 2 - sum(values["float32"]) / 2
+            metric = next(r["metric"] for r in mine if r["model"] == model).replace("_", " ")
+            body.append([model, metric, " / ".join(f"{v:.2f}" for v in values["float32"]), f"{spread:.2f}",
+                         " / ".join(f"{v:.2f}" for v in values["bfloat16"]),
+                         " / ".join(f"{b - a:+.2f}" for a, b in zip(values["float32"], values["bfloat16"])), f"{gap:+.2f}",
+                         "within" if abs(gap) <= spread else "**outside**", f"{seconds['float32'] / seconds['bfloat16']:.2f}x"])
+        out += [f"### Quality under bfloat16: {cpu}, {backend}, {epochs} epochs", "",
+                "`bench/bf16_quality.py`: each model trained by `python -m companion train MODEL --epochs "
+                f"{epochs} --precision P --seed S` (seeds 0 and 1) and measured in float32 (the GAN: classifier FID of "
+                "10,000 samples; the VAE: negative ELBO in nats per test image). Is the difference of the two policies' "
+                "means within the float32 seeds' spread? (Two seeds give a crude spread; the training speed-up is of "
+                "whole runs timed one after another, not interleaved.)", "",
+                table(["model", "metric", "float32 (seed 0 / 1)", "float32 spread", "bfloat16 (seed 0 / 1)",
+                       "bfloat16 - float32 (seed 0 / 1)", "difference of means", "within the spread", "training speed-up"], body), ""]
+    return out
+
+
 def main():
     sections = ["# Benchmark results", "",
                 "Written by `.venv/bin/python bench/report.py` from `bench/results/`; regenerate with `make bench`.", "",
@@ -263,6 +297,7 @@ def main():
     sections += throughput_section(current_names(read_jsonl(RESULTS / "throughput_cpu.jsonl")))
     sections += notebooks_section(read_jsonl(RESULTS / "notebooks_cpu.jsonl"))
     sections += bf16_section(read_jsonl(RESULTS / "bf16_cpu.jsonl"))
+    sections += bf16_quality_section(read_jsonl(RESULTS / "bf16_quality.jsonl"))
     sections += gpu_section()
     (HERE / "RESULTS.md").write_text("\n".join(sections))
     print(f"wrote {HERE / 'RESULTS.md'}")
