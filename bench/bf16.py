@@ -121,10 +121,12 @@ def model_ratio(name, batch_size, repeats, min_seconds):
     out = {"float32_images_per_second": statistics.median(runs[0]), "bfloat16_images_per_second": statistics.median(runs[1]),
            "ratio": statistics.median(ratios), "ratios": ratios, "losses_finite": finite}
     if len(runs) == 3:
+        # bfloat16 against float32 compiled alike (both without XLA), and what XLA does to float32
+        plain = [b / c for b, c in zip(runs[1], runs[2])]
+        xla = [a / c for a, c in zip(runs[0], runs[2])]
         out.update({"float32_without_xla_images_per_second": statistics.median(runs[2]),
-                    # bfloat16 against float32 compiled alike (both without XLA), and what XLA does to float32
-                    "ratio_without_xla": statistics.median(b / c for b, c in zip(runs[1], runs[2])),
-                    "xla_ratio_float32": statistics.median(a / c for a, c in zip(runs[0], runs[2]))})
+                    "ratio_without_xla": statistics.median(plain), "ratios_without_xla": plain,
+                    "xla_ratio_float32": statistics.median(xla), "xla_ratios_float32": xla})
     return out
 
 

@@ -195,6 +195,11 @@ def gpu_section():
     return out
 
 
+def spread(ratios):
+    """The range of a median's round-by-round ratios, "(lowest-highest)"."""
+    return f"({min(ratios):.2f}-{max(ratios):.2f})" if ratios else ""
+
+
 def bf16_section(rows):
     """One section per CPU model measured by `bench/bf16.py`: its bf16 units, the kernels'
     rates and every model's bf16 / float32 ratio of training speed, per backend."""
@@ -235,10 +240,11 @@ def bf16_section(rows):
                 for b in backends:
                     r = models.get((b, m))
                     cells += ([f"{r['float32_images_per_second']:,.0f}", f"{r['bfloat16_images_per_second']:,.0f}",
-                               f"**{r['ratio']:.2f}x**" + ("" if all(r["losses_finite"].values()) else " (non-finite loss)")]
+                               f"**{r['ratio']:.2f}x** {spread(r['ratios'])}"
+                               + ("" if all(r["losses_finite"].values()) else " (non-finite loss)")]
                               if r else ["", "", ""])
                     if b in plain:
-                        cells += ([f"{r['float32_without_xla_images_per_second']:,.0f}", f"**{r['ratio_without_xla']:.2f}x**"]
+                        cells += ([f"{r['float32_without_xla_images_per_second']:,.0f}", f"**{r['ratio_without_xla']:.2f}x** {spread(r.get('ratios_without_xla'))}"]
                                   if r and "ratio_without_xla" in r else ["", ""])
                 body.append([m] + cells)
             batch = sorted({r["batch_size"] for r in models.values()})
@@ -246,8 +252,9 @@ def bf16_section(rows):
                     "policy in one process and timed in the same rounds (`benchmark.interleaved_fits`), each compiled as "
                     "`python -m companion train` compiles it (on TensorFlow the VAEs and GANs with XLA in float32 and "
                     "without it under bfloat16, where XLA gains nothing: `Recipe.compile_options`)"
-                    + (", and on TensorFlow float32 without XLA as well, in the same rounds, so that bfloat16 is also "
-                       "compared with a float32 step compiled alike" if plain else "") + ":", "",
+                    + ("; on TensorFlow float32 without XLA as well, in the same rounds, so that bfloat16 is also "
+                       "compared with a float32 step compiled alike" if plain else "")
+                    + ". A ratio is the median of the rounds' ratios, with their range in brackets:", "",
                     table(header, body), ""]
     return out
 
